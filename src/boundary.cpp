@@ -1,0 +1,51 @@
+/*
+ * boundary.cpp: out-of-line halves of the C++/PostgreSQL error guards.
+ */
+#include "boundary.hpp"
+
+namespace pg_guard {
+
+namespace {
+/* One exception text at a time: it is raised as an ERROR right after. */
+char exception_text[1024];
+} // namespace
+
+const char *keep_exception_text(const char *text) noexcept
+{
+    strlcpy(exception_text, text ? text : "", sizeof(exception_text));
+    return exception_text;
+}
+
+void raise_cpp_failure(const char *message)
+{
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("parallel_guard internal error: %s", message)));
+    pg_unreachable();
+}
+
+void rethrow_pg_error(ErrorData *edata)
+{
+    ReThrowError(edata);
+}
+
+bool pg_try(void (*fn)(void *), void *arg, ErrorData **edata)
+{
+    MemoryContext oldcxt = CurrentMemoryContext;
+    volatile bool ok = true;
+
+    PG_TRY();
+    {
+        fn(arg);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(oldcxt);
+        *edata = CopyErrorData();
+        FlushErrorState();
+        ok = false;
+    }
+    PG_END_TRY();
+    return ok;
+}
+
+} // namespace pg_guard

@@ -1,0 +1,167 @@
+/*
+ * messages.cpp: message text, built with Boost.Format behind cpp_call().
+ *
+ * The strings are composed in C++ and copied into palloc'd memory through
+ * pg_call(); the ereport() calls happen afterwards in plain frames, so no
+ * std::string is alive when PostgreSQL may raise an error.
+ *
+ * The LOG lines are key=value pairs in a fixed order, so log tools can parse
+ * them:  parallel_guard: attempt=2/5 pid=1234 planned=4 launched=4 ...
+ */
+#include "messages.hpp"
+
+#include "boundary.hpp"
+
+#include <boost/format.hpp>
+#include <string>
+
+namespace pg_guard {
+
+namespace {
+
+char *to_palloc(const std::string &s)
+{
+    char *out = nullptr;
+    pg_call([&] { out = pstrdup(s.c_str()); });
+    return out;
+}
+
+std::string delay_string(long ms)
+{
+    if (ms % 1000 == 0)
+        return (boost::format("%d s") % (ms / 1000)).str();
+    return (boost::format("%d ms") % ms).str();
+}
+
+std::string launched_string(const AttemptRecord &r)
+{
+    if (r.launched < 0)
+        return "no launch seen";
+    if (r.exact)
+        return (boost::format("launched %d") % r.launched).str();
+    return (boost::format("%d joined") % r.launched).str();
+}
+
+std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
+{
+    switch (r.verdict) {
+    case Verdict::Met:
+        return (boost::format("target %d met") % s.target).str();
+    case Verdict::PlanLimited:
+        return (boost::format("the plan asks for only %d, fewer than target %d; accepted, "
+                              "since retrying cannot change the plan") %
+                r.planned % s.target)
+            .str();
+    case Verdict::Short:
+        return (boost::format("short of target %d; rolled back, next attempt in %s") % s.target %
+                delay_string(s.delay_ms))
+            .str();
+    case Verdict::AcceptedShort:
+        return (boost::format("short of target %d but at least min %d on the last attempt; "
+                              "accepted") %
+                s.target % s.min)
+            .str();
+    case Verdict::BelowMin:
+        return (boost::format("fewer than min %d on the last attempt; rolled back") % s.min).str();
+    case Verdict::PlanTooSmall:
+        return (boost::format("the plan asks for fewer than min %d; rolled back, no retry "
+                              "can change the plan") %
+                s.min)
+            .str();
+    case Verdict::Failed:
+        return "the statement failed";
+    case Verdict::Pending:
+        break;
+    }
+    return "undecided";
+}
+
+struct AttemptText {
+    char *notice;
+    char *detail;
+    char *log;
+};
+
+AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
+{
+    std::string notice = (boost::format("parallel_guard: attempt %d of %d: planned %d, %s "
+                                        "parallel workers: %s") %
+                          r.number % s.retries % r.planned % launched_string(r) %
+                          outcome_string(s, r))
+                             .str();
+    std::string detail =
+        (boost::format("Verdict %.1f ms after the launch, %.1f ms after the attempt started%s.") %
+         r.verdict_ms % r.elapsed_ms %
+         (r.exact || r.launched < 0 ? "" : "; workers counted in the lock group"))
+            .str();
+    std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
+                                     "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
+                                     "elapsed_ms=%.3f") %
+                       r.number % s.retries % r.worker_pid % r.planned % r.launched % s.target %
+                       s.min % verdict_name(r.verdict) % (r.exact ? "gather" : "lock_group") %
+                       r.verdict_ms % r.elapsed_ms)
+                          .str();
+    return {to_palloc(notice), to_palloc(detail), to_palloc(log)};
+}
+
+} // namespace
+
+const char *verdict_name(Verdict v)
+{
+    switch (v) {
+    case Verdict::Pending: return "pending";
+    case Verdict::Met: return "met";
+    case Verdict::PlanLimited: return "plan_limited";
+    case Verdict::Short: return "short";
+    case Verdict::AcceptedShort: return "accepted_short";
+    case Verdict::BelowMin: return "below_min";
+    case Verdict::PlanTooSmall: return "plan_too_small";
+    case Verdict::Failed: return "failed";
+    }
+    return "unknown";
+}
+
+void report_attempt(const RunSpec &spec, const AttemptRecord &rec)
+{
+    AttemptText t = cpp_call([&] { return attempt_text(spec, rec); });
+    ereport(NOTICE, (errmsg_internal("%s", t.notice), errdetail_internal("%s", t.detail)));
+    ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", t.log), errhidestmt(true)));
+}
+
+void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double total_ms)
+{
+    char *line = cpp_call([&] {
+        const AttemptRecord &last = recs[n - 1];
+        return to_palloc((boost::format("parallel_guard: run attempts=%d/%d target=%d min=%d "
+                                        "planned=%d launched=%d verdict=%s rows=%llu "
+                                        "total_ms=%.3f") %
+                          n % spec.retries % spec.target % spec.min % last.planned %
+                          last.launched % verdict_name(last.verdict) %
+                          static_cast<unsigned long long>(last.rows) % total_ms)
+                             .str());
+    });
+    ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", line), errhidestmt(true)));
+}
+
+char *attempts_detail(const RunSpec &spec, const AttemptRecord *recs, int n)
+{
+    return cpp_call([&] {
+        std::string out;
+        for (int i = 0; i < n; i++) {
+            const AttemptRecord &r = recs[i];
+            if (i > 0)
+                out += ' ';
+            out += (boost::format("Attempt %d of %d: planned %d, %s.") % r.number % spec.retries %
+                    r.planned % launched_string(r))
+                       .str();
+        }
+        return to_palloc(out);
+    });
+}
+
+char *delay_text(long ms)
+{
+    return cpp_call([&] { return to_palloc(delay_string(ms)); });
+}
+
+} // namespace pg_guard

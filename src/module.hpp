@@ -1,0 +1,12 @@
+/*
+ * module.hpp: module-wide settings (parallel_guard.* GUCs).
+ */
+#pragma once
+
+namespace pg_guard {
+
+/* parallel_guard.settle_time: how long fewer lock group members than the
+ * goal are waited for when the exact launched count is not yet known. */
+long guard_settle_time_ms();
+
+} // namespace pg_guard

@@ -1,0 +1,259 @@
+/*
+ * run.cpp: the SQL entry point parallel_guard.run() and its attempt loop.
+ *
+ *   validate the arguments and the statement  (nothing started yet)
+ *   for attempt 1 .. retries:                 (retries counts every attempt)
+ *       wait `delay` (not before the first)
+ *       start a worker, watch its launch, commit or roll back (watcher.cpp)
+ *   return one row, or raise SQLSTATE 53000 listing every attempt
+ *
+ * If anything raises an error here (a cancel, statement_timeout, the
+ * statement's own error), the current worker is terminated and waited for
+ * before the error leaves this function.
+ */
+#include "attempt.hpp"
+#include "boundary.hpp"
+#include "launcher.hpp"
+#include "messages.hpp"
+#include "statement.hpp"
+#include "watcher.hpp"
+
+extern "C" {
+PG_FUNCTION_INFO_V1(parallel_guard_run);
+}
+
+namespace pg_guard {
+
+namespace {
+
+/* The attempts made so far, grown as needed (retries may be large). */
+struct AttemptLog {
+    AttemptRecord *recs;
+    int n;
+    int capacity;
+};
+
+AttemptRecord *next_record(AttemptLog *log)
+{
+    if (log->n == log->capacity) {
+        log->capacity *= 2;
+        log->recs = static_cast<AttemptRecord *>(
+            repalloc(log->recs, sizeof(AttemptRecord) * static_cast<Size>(log->capacity)));
+    }
+    AttemptRecord *rec = &log->recs[log->n++];
+    memset(rec, 0, sizeof(*rec));
+    rec->number = log->n;
+    return rec;
+}
+
+int int_arg(FunctionCallInfo fcinfo, int i, const char *name)
+{
+    if (PG_ARGISNULL(i))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("%s of parallel_guard.run() must not be NULL", name)));
+    return PG_GETARG_INT32(i);
+}
+
+[[noreturn]] void bad_argument(const char *message, const char *hint)
+{
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg_internal("%s", message),
+                    hint ? errhint("%s", hint) : 0));
+    pg_unreachable();
+}
+
+long interval_ms(const Interval *iv)
+{
+    int64 usecs = iv->time + static_cast<int64>(iv->day) * USECS_PER_DAY +
+                  static_cast<int64>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+    return static_cast<long>(usecs / 1000);
+}
+
+RunSpec read_arguments(FunctionCallInfo fcinfo)
+{
+    RunSpec spec;
+
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("sql of parallel_guard.run() must not be NULL")));
+    spec.sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    spec.target = int_arg(fcinfo, 1, "target");
+    spec.min = int_arg(fcinfo, 2, "min");
+    spec.retries = int_arg(fcinfo, 3, "retries");
+    if (PG_ARGISNULL(4))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("delay of parallel_guard.run() must not be NULL")));
+    const Interval *delay = PG_GETARG_INTERVAL_P(4);
+
+    if (spec.target < 1)
+        bad_argument(psprintf("target must be at least 1, not %d", spec.target), nullptr);
+    if (spec.min < 0)
+        bad_argument(psprintf("min must not be negative, not %d", spec.min), nullptr);
+    if (spec.min > spec.target)
+        bad_argument(psprintf("min (%d) must not exceed target (%d)", spec.min, spec.target),
+                     nullptr);
+    if (spec.retries < 1)
+        bad_argument(psprintf("retries must be at least 1, not %d", spec.retries),
+                     "retries counts every attempt, the first included: 1 means a single "
+                     "attempt and no retry.");
+    spec.delay_ms = interval_ms(delay);
+    if (spec.delay_ms < 0)
+        bad_argument("delay must not be negative", nullptr);
+
+    /* The statement gets at least target workers per Gather to plan with. */
+    spec.per_gather = max_parallel_workers_per_gather < spec.target ? spec.target : -1;
+    return spec;
+}
+
+/* Settings that make target impossible or unlikely, said before any attempt. */
+void check_settings(const RunSpec &spec)
+{
+    int room = max_worker_processes - 1; /* our own worker takes one slot */
+    if (spec.target > room)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("target %d can never be reached on this server", spec.target),
+                 errdetail("max_worker_processes is %d and parallel_guard's own background "
+                           "worker takes one slot, which leaves at most %d for parallel workers.",
+                           max_worker_processes, room),
+                 errhint("Lower target, or raise max_worker_processes (this needs a restart).")));
+    if (max_parallel_workers < spec.target)
+        ereport(NOTICE,
+                (errmsg("max_parallel_workers is %d in this session, below target %d",
+                        max_parallel_workers, spec.target),
+                 errdetail("No attempt can launch more than %d parallel workers.",
+                           max_parallel_workers)));
+}
+
+void sleep_ms(long ms)
+{
+    TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+    for (;;) {
+        TimestampTz now = GetCurrentTimestamp();
+        if (now >= end)
+            return;
+        long left = static_cast<long>((end - now + 999) / 1000);
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}
+
+[[noreturn]] void raise_worker_error(const RunSpec &spec, const AttemptRecord &rec, ErrorData *err)
+{
+    if (err == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                        errmsg("parallel_guard background worker (PID %d) exited unexpectedly",
+                               rec.worker_pid),
+                        errdetail("Attempt %d of %d; its transaction was rolled back.", rec.number,
+                                  spec.retries)));
+    err->elevel = ERROR; /* a worker's FATAL ends the worker, not us */
+    const char *ours = psprintf("parallel_guard.run() attempt %d of %d", rec.number, spec.retries);
+    err->context = err->context ? psprintf("%s\n%s", err->context, ours) : pstrdup(ours);
+    ThrowErrorData(err);
+    pg_unreachable();
+}
+
+[[noreturn]] void raise_shortfall(const RunSpec &spec, const AttemptLog &log)
+{
+    const AttemptRecord &last = log.recs[log.n - 1];
+    char *detail = attempts_detail(spec, log.recs, log.n);
+
+    if (last.verdict == Verdict::PlanTooSmall)
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                 errmsg("the plan asks for %d parallel workers, fewer than min %d", last.planned,
+                        spec.min),
+                 errdetail("%s Retrying cannot change the plan, so no further attempt was made; "
+                           "nothing was committed.",
+                           detail),
+                 errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
+                         "the table's parallel_workers option) and PARALLEL SAFE functions.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+             errmsg("only %d parallel workers launched, at least %d required", last.launched,
+                    spec.min),
+             errdetail("%s Every attempt was rolled back.", detail),
+             errhint("Raise max_parallel_workers or max_worker_processes, or run the statement "
+                     "when fewer parallel queries are active.")));
+    pg_unreachable();
+}
+
+void run_attempts(const RunSpec &spec, AttemptLog *log)
+{
+    WorkerRun *volatile current = nullptr;
+
+    PG_TRY();
+    {
+        for (int i = 1; i <= spec.retries; i++) {
+            if (i > 1)
+                sleep_ms(spec.delay_ms);
+            AttemptRecord *rec = next_record(log);
+            current = launch_worker(spec.sql, spec.per_gather);
+            watch_attempt(current, spec, rec);
+            ErrorData *err = current->error;
+            release_worker(current);
+            current = nullptr;
+
+            if (rec->verdict == Verdict::Failed)
+                raise_worker_error(spec, *rec, err);
+            if (rec->verdict != Verdict::Short)
+                break;
+        }
+    }
+    PG_CATCH();
+    {
+        /* Take the worker along before the error leaves us. */
+        HOLD_INTERRUPTS();
+        stop_worker_quietly(current);
+        RESUME_INTERRUPTS();
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+}
+
+Datum run_sql_function(FunctionCallInfo fcinfo)
+{
+    InitMaterializedSRF(fcinfo, 0);
+    RunSpec spec = read_arguments(fcinfo);
+
+    PreventCommandIfReadOnly("parallel_guard.run()");
+    PreventCommandIfParallelMode("parallel_guard.run()");
+    RawStmt *raw = parse_guarded_statement(spec.sql);
+    check_target_relation(raw);
+    check_settings(spec);
+
+    TimestampTz start = GetCurrentTimestamp();
+    AttemptLog log;
+    log.capacity = Min(spec.retries, 16);
+    log.n = 0;
+    log.recs = static_cast<AttemptRecord *>(palloc(sizeof(AttemptRecord) * log.capacity));
+
+    run_attempts(spec, &log);
+
+    const AttemptRecord &last = log.recs[log.n - 1];
+    report_run(spec, log.recs, log.n,
+               static_cast<double>(GetCurrentTimestamp() - start) / 1000.0);
+    if (!verdict_commits(last.verdict))
+        raise_shortfall(spec, log);
+
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    Datum values[5];
+    bool nulls[5] = {false, false, false, false, false};
+    values[0] = Int32GetDatum(last.launched);
+    values[1] = Int32GetDatum(log.n);
+    values[2] = BoolGetDatum(last.launched >= spec.target);
+    values[3] = Int32GetDatum(last.planned);
+    values[4] = Int64GetDatum(static_cast<int64>(last.rows));
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    return static_cast<Datum>(0);
+}
+
+} // namespace
+
+} // namespace pg_guard
+
+Datum parallel_guard_run(PG_FUNCTION_ARGS)
+{
+    return pg_guard::cpp_call([&] { return pg_guard::run_sql_function(fcinfo); });
+}

@@ -1,0 +1,168 @@
+/*
+ * watcher.cpp: the caller watches its worker's parallel group in shared
+ * memory and decides each attempt within milliseconds of the launch.
+ *
+ * Sources, best first:
+ *  1. the exact launched count the worker publishes from inside its executor
+ *     right after LaunchParallelWorkers() (see worker.cpp); it sets our latch;
+ *  2. the worker's lock group: a parallel query's leader calls
+ *     BecomeLockGroupLeader() in InitializeParallelDSM() and each parallel
+ *     worker calls BecomeLockGroupMember() early in ParallelWorkerMain(), so
+ *     PGPROC.lockGroupMembers (under the leader's lock partition lock) shows
+ *     workers as they join.  Members >= the goal is a success at once; fewer
+ *     members are only trusted after parallel_guard.settle_time, since
+ *     launched workers join a few milliseconds late.
+ * pg_stat_activity is never read: it lags the lock group and costs a query.
+ */
+#include "watcher.hpp"
+
+#include "messages.hpp"
+#include "module.hpp"
+
+#include <algorithm>
+
+namespace pg_guard {
+
+namespace {
+
+constexpr long kFastPollMs = 1;    /* while a launch is expected */
+constexpr long kSlowPollMs = 10;   /* a launch expected for a long time already */
+constexpr long kFastPollWindowMs = 200;
+constexpr long kIdleWaitMs = 100;  /* nothing to poll: latches wake us */
+
+double ms_between(TimestampTz from, TimestampTz to)
+{
+    return static_cast<double>(to - from) / 1000.0;
+}
+
+} // namespace
+
+int lock_group_workers(int procno)
+{
+    if (procno < 0)
+        return -1;
+    PGPROC *leader = &ProcGlobal->allProcs[procno];
+    LWLock *partition = LockHashPartitionLockByProc(leader);
+    int members = -1;
+
+    LWLockAcquire(partition, LW_SHARED);
+    if (leader->lockGroupLeader == leader) {
+        members = 0;
+        const dlist_head *head = &leader->lockGroupMembers;
+        for (const dlist_node *n = head->head.next; n && n != &head->head; n = n->next)
+            members++;
+        members -= 1; /* the leader is a member of its own group */
+    }
+    LWLockRelease(partition);
+    return members;
+}
+
+Verdict decide(const RunSpec &spec, int number, int planned, int count)
+{
+    if (planned >= 0 && planned < spec.min)
+        return Verdict::PlanTooSmall;
+    /* A plan that asks for fewer than target cannot be helped by retrying. */
+    bool plan_limited = planned >= 0 && planned < spec.target;
+    int goal = plan_limited ? planned : spec.target;
+
+    if (count >= goal)
+        return plan_limited ? Verdict::PlanLimited : Verdict::Met;
+    if (number < spec.retries)
+        return Verdict::Short;
+    return count >= spec.min ? Verdict::AcceptedShort : Verdict::BelowMin;
+}
+
+void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec)
+{
+    TimestampTz start = GetCurrentTimestamp();
+    TimestampTz leader_seen = 0;
+    TimestampTz planned_seen = 0;
+    long settle_ms = guard_settle_time_ms();
+
+    rec->verdict = Verdict::Pending;
+    rec->planned = -1;
+    rec->launched = -1;
+    rec->worker_pid = w->pid;
+
+    for (;;) {
+        drain_worker_messages(w);
+        bool stopped = worker_stopped(w);
+        SharedView v = read_shared(w->shared);
+        TimestampTz now = GetCurrentTimestamp();
+        long wait_ms = kIdleWaitMs;
+
+        rec->planned = v.planned;
+        if (v.launched >= 0)
+            rec->launched = v.launched, rec->exact = true;
+        rec->rows = v.rows;
+
+        if (rec->verdict == Verdict::Pending) {
+            Verdict verdict = Verdict::Pending;
+            TimestampTz launch = v.launch_time;
+            int count = -1;
+
+            if (v.state == WorkerState::Failed || (stopped && v.state < WorkerState::Executed)) {
+                verdict = Verdict::Failed;
+            } else if (v.planned >= 0 && v.planned < spec.min) {
+                verdict = Verdict::PlanTooSmall;
+            } else if (v.launched >= 0) {
+                count = v.launched;
+            } else if (v.planned == 0) {
+                count = 0; /* no Gather at all: nothing will launch */
+                launch = now;
+            } else if (v.planned > 0) {
+                if (planned_seen == 0)
+                    planned_seen = now;
+                int members = lock_group_workers(v.worker_procno);
+                if (members >= 0 && leader_seen == 0)
+                    leader_seen = now;
+                int goal = std::min(v.planned, spec.target);
+                if (members >= goal ||
+                    (members >= 0 && TimestampDifferenceExceeds(leader_seen, now, settle_ms))) {
+                    count = members;
+                    launch = leader_seen;
+                    rec->launched = members;
+                    rec->exact = false;
+                }
+                wait_ms = TimestampDifferenceExceeds(planned_seen, now, kFastPollWindowMs)
+                              ? kSlowPollMs
+                              : kFastPollMs;
+            }
+            if (count >= 0)
+                verdict = decide(spec, rec->number, v.planned, count);
+
+            if (verdict != Verdict::Pending) {
+                rec->verdict = verdict;
+                rec->verdict_ms = launch ? ms_between(launch, now) : 0.0;
+                rec->elapsed_ms = ms_between(start, now);
+                if (verdict_commits(verdict))
+                    request_commit(w);
+                else if (verdict != Verdict::Failed)
+                    request_abort(w);
+                if (verdict != Verdict::Failed)
+                    report_attempt(spec, *rec);
+                continue; /* act on the new decision at once */
+            }
+        }
+
+        if (stopped)
+            break;
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+
+    drain_worker_messages(w);
+    SharedView v = read_shared(w->shared);
+    rec->rows = v.rows;
+    if (v.launched >= 0)
+        rec->launched = v.launched, rec->exact = true;
+    /* Stopped with no verdict, or stopped before committing what we accepted. */
+    if (rec->verdict == Verdict::Pending ||
+        (verdict_commits(rec->verdict) && v.state != WorkerState::Committed))
+        rec->verdict = Verdict::Failed;
+    rec->elapsed_ms = ms_between(start, GetCurrentTimestamp());
+}
+
+} // namespace pg_guard

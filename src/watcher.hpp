@@ -1,0 +1,28 @@
+/*
+ * watcher.hpp: watch one attempt's parallel group and decide its verdict.
+ */
+#pragma once
+
+#include "attempt.hpp"
+#include "launcher.hpp"
+
+namespace pg_guard {
+
+/*
+ * Parallel workers now in the lock group led by the process with this
+ * pgprocno, or -1 while that process leads no lock group (it has not yet
+ * started a parallel query).
+ */
+int lock_group_workers(int procno);
+
+/* The verdict for an attempt whose workers are counted as `count`. */
+Verdict decide(const RunSpec &spec, int number, int planned, int count);
+
+/*
+ * Watch the attempt until its worker has exited: decide as soon as the
+ * launch is known, tell the worker to commit or roll back, and record the
+ * attempt in rec.  Each verdict is reported (NOTICE and LOG) when made.
+ */
+void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec);
+
+} // namespace pg_guard
