@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test/check.sh: run every test of parallel_guard against real PostgreSQL 15.
+#
+# As root on a fresh Debian 12 machine: installs what is missing, builds and
+# installs the extension, runs the pg_regress suite (sql/, expected/) on a
+# throwaway cluster, then the TAP suite (test/t/*.pl, each test starts its
+# own clusters), and stops everything it started, even on failure.
+# Prints "N passed, N failed" at the end and exits non-zero on any failure.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+pg_install_packages
+pg_build_install
+pg_workspace
+
+# The postgres OS user runs the servers and the TAP tests: give it a copy.
+cp -a "$REPO" "$WORK/src"
+rm -rf "$WORK/src/results" "$WORK/src/tmp_check" "$WORK/src/regression."*
+chown -R postgres: "$WORK/src"
+
+pg_start_cluster
+passed=0 failed=0
+
+log "pg_regress suite"
+if as_pg make -C "$WORK/src" -s installcheck PG_CONFIG="$PG_CONFIG" \
+        PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres; then
+    regress_ok=1
+else
+    regress_ok=0
+    cat "$WORK/src/regression.diffs" 2>/dev/null | head -200 || true
+fi
+n=$(ls "$WORK"/src/sql/*.sql | wc -l)
+f=$(grep -c "^not ok\|FAILED" "$WORK/src/regression.out" 2>/dev/null || true)
+f=$(grep -cE '\.\.\. FAILED|^not ok' "$WORK/src/regression.out" 2>/dev/null || echo 0)
+passed=$((passed + n - f)); failed=$((failed + f))
+[ "$regress_ok" = 1 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
+pg_stop_cluster
+
+log "TAP suite"
+if as_pg make -C "$WORK/src" -s prove_installcheck PG_CONFIG="$PG_CONFIG" \
+        PROVE_TESTS='test/t/*.pl' PROVE_FLAGS='-v' >"$WORK/tap.out" 2>&1; then
+    tap_ok=1
+else
+    tap_ok=0
+fi
+cat "$WORK/tap.out"
+t_pass=$(grep -cE '^ok [0-9]+' "$WORK/tap.out" || true)
+t_fail=$(grep -cE '^not ok [0-9]+' "$WORK/tap.out" || true)
+passed=$((passed + t_pass)); failed=$((failed + t_fail))
+[ "$tap_ok" = 1 ] || [ "$t_fail" -gt 0 ] || failed=$((failed + 1))
+if [ "$tap_ok" != 1 ]; then
+    for f in "$WORK"/src/tmp_check/log/*; do
+        [ -f "$f" ] && { echo "---- $f"; tail -n 30 "$f"; }
+    done
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
