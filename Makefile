@@ -11,7 +11,9 @@ DATA = $(EXTENSION)--$(EXTVERSION).sql
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
-TAP_TESTS = 1
+# TAP tests (several sessions, cancels, crashes) run with `make tapcheck`,
+# as a non-root user: each test starts its own clusters.
+PROVE_TESTS = test/t/*.pl
 
 PG_CONFIG ?= pg_config
 
@@ -28,3 +30,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): $(wildcard src/*.hpp)
+
+.PHONY: tapcheck
+tapcheck:
+	$(prove_installcheck)

@@ -22,3 +22,10 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) IS
 'runs one CREATE TABLE ... AS in a background worker and retries attempts that launch fewer than target parallel workers';
+
+-- Who may call run(): each call occupies a background worker slot and up to
+-- `target` parallel workers, so it is not granted to PUBLIC.  The schema is
+-- usable by everyone; an administrator grants EXECUTE to the batch roles:
+--   GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO batch_role;
+GRANT USAGE ON SCHEMA parallel_guard TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) FROM PUBLIC;

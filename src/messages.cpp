@@ -36,37 +36,52 @@ std::string delay_string(long ms)
 std::string launched_string(const AttemptRecord &r)
 {
     if (r.launched < 0)
-        return "no launch seen";
+        return "not launched";
     if (r.exact)
         return (boost::format("launched %d") % r.launched).str();
-    return (boost::format("%d joined") % r.launched).str();
+    return (boost::format("launched %d (counted in the lock group)") % r.launched).str();
+}
+
+/* "planned 4, launched 2 parallel workers" */
+std::string workers_string(const AttemptRecord &r)
+{
+    if (r.launched < 0)
+        return (boost::format("planned %d parallel workers, none launched") % r.planned).str();
+    return (boost::format("planned %d, %s parallel workers") % r.planned % launched_string(r)).str();
 }
 
 std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
 {
     switch (r.verdict) {
     case Verdict::Met:
-        return (boost::format("target %d met") % s.target).str();
+        return (boost::format("%s: target %d met") % workers_string(r) % s.target).str();
     case Verdict::PlanLimited:
-        return (boost::format("the plan asks for only %d, fewer than target %d; accepted, "
-                              "since retrying cannot change the plan") %
-                r.planned % s.target)
+        if (r.planned == 0)
+            return (boost::format("the plan uses no parallel workers; accepted with min %d, "
+                                  "since retrying cannot change the plan") %
+                    s.min)
+                .str();
+        return (boost::format("%s: the plan asks for fewer than target %d; accepted, since "
+                              "retrying cannot change the plan") %
+                workers_string(r) % s.target)
             .str();
     case Verdict::Short:
-        return (boost::format("short of target %d; rolled back, next attempt in %s") % s.target %
-                delay_string(s.delay_ms))
+        return (boost::format("%s: short of target %d; rolled back, next attempt in %s") %
+                workers_string(r) % s.target % delay_string(s.delay_ms))
             .str();
     case Verdict::AcceptedShort:
-        return (boost::format("short of target %d but at least min %d on the last attempt; "
+        return (boost::format("%s: short of target %d, at least min %d on the last attempt; "
                               "accepted") %
-                s.target % s.min)
+                workers_string(r) % s.target % s.min)
             .str();
     case Verdict::BelowMin:
-        return (boost::format("fewer than min %d on the last attempt; rolled back") % s.min).str();
+        return (boost::format("%s: fewer than min %d on the last attempt; rolled back") %
+                workers_string(r) % s.min)
+            .str();
     case Verdict::PlanTooSmall:
-        return (boost::format("the plan asks for fewer than min %d; rolled back, no retry "
-                              "can change the plan") %
-                s.min)
+        return (boost::format("the plan asks for %d parallel workers, fewer than min %d; rolled "
+                              "back, since retrying cannot change the plan") %
+                r.planned % s.min)
             .str();
     case Verdict::Failed:
         return "the statement failed";
@@ -84,16 +99,16 @@ struct AttemptText {
 
 AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
 {
-    std::string notice = (boost::format("parallel_guard: attempt %d of %d: planned %d, %s "
-                                        "parallel workers: %s") %
-                          r.number % s.retries % r.planned % launched_string(r) %
-                          outcome_string(s, r))
+    std::string notice = (boost::format("parallel_guard: attempt %d of %d: %s") % r.number %
+                          s.retries % outcome_string(s, r))
                              .str();
     std::string detail =
-        (boost::format("Verdict %.1f ms after the launch, %.1f ms after the attempt started%s.") %
-         r.verdict_ms % r.elapsed_ms %
-         (r.exact || r.launched < 0 ? "" : "; workers counted in the lock group"))
-            .str();
+        r.launched < 0
+            ? (boost::format("Verdict %.1f ms after the attempt started.") % r.elapsed_ms).str()
+            : (boost::format("Verdict %.1f ms after the launch, %.1f ms after the attempt "
+                             "started.") %
+               r.verdict_ms % r.elapsed_ms)
+                  .str();
     std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
                                      "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
                                      "elapsed_ms=%.3f") %
@@ -151,8 +166,8 @@ char *attempts_detail(const RunSpec &spec, const AttemptRecord *recs, int n)
             const AttemptRecord &r = recs[i];
             if (i > 0)
                 out += ' ';
-            out += (boost::format("Attempt %d of %d: planned %d, %s.") % r.number % spec.retries %
-                    r.planned % launched_string(r))
+            out += (boost::format("Attempt %d of %d: %s.") % r.number % spec.retries %
+                    workers_string(r))
                        .str();
         }
         return to_palloc(out);

@@ -148,6 +148,12 @@ void sleep_ms(long ms)
                         errdetail("Attempt %d of %d; its transaction was rolled back.", rec.number,
                                   spec.retries)));
     err->elevel = ERROR; /* a worker's FATAL ends the worker, not us */
+    if (err->cursorpos > 0) {
+        /* The position is in the guarded text, not in the caller's query. */
+        err->internalpos = err->cursorpos;
+        err->internalquery = pstrdup(spec.sql);
+        err->cursorpos = 0;
+    }
     const char *ours = psprintf("parallel_guard.run() attempt %d of %d", rec.number, spec.retries);
     err->context = err->context ? psprintf("%s\n%s", err->context, ours) : pstrdup(ours);
     ThrowErrorData(err);

@@ -66,6 +66,9 @@ RawStmt *parse_guarded_statement(const char *sql)
     RawStmt *raw = linitial_node(RawStmt, stmts);
     Node *stmt = raw->stmt;
 
+    if (IsA(stmt, SelectStmt) && castNode(SelectStmt, stmt)->intoClause)
+        reject("SELECT INTO is not supported",
+               "Write it as CREATE TABLE ... AS SELECT.");
     if (!IsA(stmt, CreateTableAsStmt)) {
         const char *tag = GetCommandTagName(CreateCommandTag(stmt));
         reject(psprintf("the statement is %s", tag), nullptr);
@@ -93,6 +96,11 @@ void check_target_relation(const RawStmt *raw)
 
     if (isTempNamespace(nsp) || isAnyTempNamespace(nsp))
         reject("temporary tables are not supported", temp_detail);
+
+    /* The same check CREATE TABLE makes, made before any worker starts. */
+    AclResult acl = pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE);
+    if (acl != ACLCHECK_OK)
+        aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));
 
     if (OidIsValid(get_relname_relid(rel->relname, nsp)))
         ereport(ERROR,
