@@ -35,6 +35,54 @@ double ms_between(TimestampTz from, TimestampTz to)
     return static_cast<double>(to - from) / 1000.0;
 }
 
+constexpr long kLockCheckMs = 100;
+
+/*
+ * True when the worker or one of its parallel workers waits for a lock that
+ * this backend holds in a conflicting mode: the caller waits for the worker
+ * and the worker for the caller, a deadlock that PostgreSQL's detector
+ * cannot see (the caller waits on a latch, not a lock).  The test mirrors
+ * the hard-block part of pg_blocking_pids().
+ */
+bool worker_waits_for_caller(pid_t worker_pid)
+{
+    BlockedProcsData *data = GetBlockerStatusData(worker_pid);
+    bool found = false;
+
+    for (int i = 0; i < data->nprocs && !found; i++) {
+        const BlockedProcData *bproc = &data->procs[i];
+        const LockInstanceData *locks = &data->locks[bproc->first_lock];
+        const LockInstanceData *waiting = nullptr;
+
+        for (int j = 0; j < bproc->num_locks; j++)
+            if (locks[j].pid == bproc->pid)
+                waiting = &locks[j];
+        if (waiting == nullptr || waiting->waitLockMode == NoLock)
+            continue;
+        LockMethod method = GetLockTagsMethodTable(&waiting->locktag);
+        LOCKMASK conflicts = method->conflictTab[waiting->waitLockMode];
+        for (int j = 0; j < bproc->num_locks; j++)
+            if ((locks[j].pid == MyProcPid || locks[j].leaderPid == MyProcPid) &&
+                (locks[j].holdMask & conflicts))
+                found = true;
+    }
+    return found;
+}
+
+[[noreturn]] void raise_self_deadlock(const RunSpec &spec, const AttemptRecord *rec)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+             errmsg("parallel_guard.run() would wait for itself: the statement needs a lock "
+                    "that the calling transaction holds"),
+             errdetail("Attempt %d of %d: background worker PID %d waits for a lock held by "
+                       "PID %d, which waits for the worker; the attempt was rolled back.",
+                       rec->number, spec.retries, rec->worker_pid, MyProcPid),
+             errhint("Call parallel_guard.run() outside the transaction that locks the tables "
+                     "the statement reads, or commit that transaction first.")));
+    pg_unreachable();
+}
+
 } // namespace
 
 int lock_group_workers(int procno)
@@ -78,6 +126,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec)
     TimestampTz leader_seen = 0;
     TimestampTz planned_seen = 0;
     long settle_ms = guard_settle_time_ms();
+    TimestampTz last_lock_check = start;
 
     rec->verdict = Verdict::Pending;
     rec->planned = -1;
@@ -147,6 +196,11 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec)
 
         if (stopped)
             break;
+        if (w->pid > 0 && TimestampDifferenceExceeds(last_lock_check, now, kLockCheckMs)) {
+            last_lock_check = now;
+            if (worker_waits_for_caller(w->pid))
+                raise_self_deadlock(spec, rec);
+        }
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
                          PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
