@@ -195,8 +195,9 @@ void run_attempts(const RunSpec &spec, AttemptLog *log)
             if (i > 1)
                 sleep_ms(spec.delay_ms);
             AttemptRecord *rec = next_record(log);
+            TimestampTz attempt_start = GetCurrentTimestamp();
             current = launch_worker(spec.sql, spec.per_gather);
-            watch_attempt(current, spec, rec);
+            watch_attempt(current, spec, rec, attempt_start);
             ErrorData *err = current->error;
             release_worker(current);
             current = nullptr;

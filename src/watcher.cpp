@@ -120,10 +120,10 @@ Verdict decide(const RunSpec &spec, int number, int planned, int count)
     return count >= spec.min ? Verdict::AcceptedShort : Verdict::BelowMin;
 }
 
-void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec)
+void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start)
 {
-    TimestampTz start = GetCurrentTimestamp();
     TimestampTz leader_seen = 0;
+    int most_members = -1; /* members leave as they finish: keep the peak */
     TimestampTz planned_seen = 0;
     long settle_ms = guard_settle_time_ms();
     TimestampTz last_lock_check = start;
@@ -159,10 +159,13 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec)
             } else if (v.planned == 0) {
                 count = 0; /* no Gather at all: nothing will launch */
                 launch = now;
+                rec->launched = 0;
+                rec->exact = true;
             } else if (v.planned > 0) {
                 if (planned_seen == 0)
                     planned_seen = now;
-                int members = lock_group_workers(v.worker_procno);
+                int members = std::max(most_members, lock_group_workers(v.worker_procno));
+                most_members = members;
                 if (members >= 0 && leader_seen == 0)
                     leader_seen = now;
                 int goal = std::min(v.planned, spec.target);

@@ -35,15 +35,20 @@ ExecutorEnd_hook_type prev_executor_end = nullptr;
 QueryDesc *guarded_query = nullptr;
 bool launch_published = false;
 
-/* Children of Gather nodes whose first call we intercept. */
-struct ChildHook {
-    PlanState *child;
+/*
+ * Nodes whose first call we intercept: each Gather's outer child (its first
+ * call in the leader comes right after the launch when the leader takes
+ * part) and each Gather itself (its first return, for a leader that does
+ * not take part).
+ */
+struct NodeHook {
+    PlanState *node;
     PlanState *gather;
     ExecProcNodeMtd original;
 };
-constexpr int kMaxHooks = 16;
-ChildHook child_hooks[kMaxHooks];
-int n_child_hooks = 0;
+constexpr int kMaxHooks = 32;
+NodeHook node_hooks[kMaxHooks];
+int n_node_hooks = 0;
 int first_planned = -1;
 
 /* planstate_tree_walker() takes an old-style bool (*)(); void (*)() is the
@@ -92,22 +97,36 @@ void publish_launch(int launched)
     wake_proc(shared->caller_procno);
 }
 
-TupleTableSlot *child_first_call(PlanState *pstate)
+TupleTableSlot *hooked_first_call(PlanState *pstate)
 {
-    for (int i = 0; i < n_child_hooks; i++) {
-        ChildHook &h = child_hooks[i];
-        if (h.child != pstate)
+    for (int i = 0; i < n_node_hooks; i++) {
+        NodeHook &h = node_hooks[i];
+        if (h.node != pstate)
             continue;
         /* Unhook first: every later call goes straight to the real node. */
         pstate->ExecProcNodeReal = h.original;
-        if (pstate->ExecProcNode == child_first_call)
+        if (pstate->ExecProcNode == hooked_first_call)
             pstate->ExecProcNode = h.original;
+        if (pstate == h.gather) {
+            TupleTableSlot *slot = h.original(pstate);
+            if (gather_started(h.gather))
+                publish_launch(launched_of(h.gather));
+            return slot;
+        }
         if (gather_started(h.gather))
             publish_launch(launched_of(h.gather));
         return h.original(pstate);
     }
     elog(ERROR, "parallel_guard: executor hook lost its node");
     pg_unreachable();
+}
+
+void hook_first_call(PlanState *node, PlanState *gather)
+{
+    if (node == nullptr || n_node_hooks >= kMaxHooks)
+        return;
+    node_hooks[n_node_hooks++] = {node, gather, node->ExecProcNodeReal};
+    node->ExecProcNodeReal = hooked_first_call;
 }
 
 bool find_gathers(PlanState *ps, void *context)
@@ -117,11 +136,8 @@ bool find_gathers(PlanState *ps, void *context)
     if (is_gather(ps)) {
         if (first_planned < 0)
             first_planned = planned_of(ps);
-        PlanState *child = outerPlanState(ps);
-        if (child && n_child_hooks < kMaxHooks) {
-            child_hooks[n_child_hooks++] = {child, ps, child->ExecProcNodeReal};
-            child->ExecProcNodeReal = child_first_call;
-        }
+        hook_first_call(outerPlanState(ps), ps);
+        hook_first_call(ps, ps);
     }
     return planstate_tree_walker(ps, as_walker(find_gathers), context);
 }
