@@ -124,6 +124,30 @@ void check_settings(const RunSpec &spec)
                            max_parallel_workers)));
 }
 
+/*
+ * The worker commits on its own: say what that means for the caller.  (In a
+ * subtransaction, such as a PL/pgSQL block with EXCEPTION in autocommit
+ * mode, whether an explicit block surrounds it cannot be told: no NOTICE.)
+ */
+void warn_about_transaction()
+{
+    if (IsolationUsesXactSnapshot())
+        ereport(WARNING,
+                (errmsg("the calling transaction will not see the rows that "
+                        "parallel_guard.run() writes"),
+                 errdetail("The statement commits in its own transaction; this %s transaction "
+                           "keeps its older snapshot, so the new table looks empty to it.",
+                           IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+                 errhint("Read the table in a new transaction, or call parallel_guard.run() "
+                         "at READ COMMITTED.")));
+    else if (IsTransactionBlock() && !IsSubTransaction())
+        ereport(NOTICE,
+                (errmsg("parallel_guard.run() commits its table independently of the calling "
+                        "transaction"),
+                 errdetail("A later ROLLBACK of this transaction block does not remove the "
+                           "table.")));
+}
+
 void sleep_ms(long ms)
 {
     TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
@@ -229,6 +253,7 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     RawStmt *raw = parse_guarded_statement(spec.sql);
     check_target_relation(raw);
     check_settings(spec);
+    warn_about_transaction();
 
     TimestampTz start = GetCurrentTimestamp();
     AttemptLog log;
