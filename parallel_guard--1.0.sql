@@ -3,24 +3,26 @@
 
 -- The control file puts every object into schema parallel_guard.
 
+-- Every name is schema-qualified, so a hostile search_path at install time
+-- cannot substitute a type.
 CREATE FUNCTION parallel_guard.run(
-    sql text,
-    target integer DEFAULT 4,
-    min integer DEFAULT 2,
-    retries integer DEFAULT 5,
-    delay interval DEFAULT '2 seconds')
+    sql pg_catalog.text,
+    target pg_catalog.int4 DEFAULT 4,
+    min pg_catalog.int4 DEFAULT 2,
+    retries pg_catalog.int4 DEFAULT 5,
+    delay pg_catalog.interval DEFAULT '2 seconds')
 RETURNS TABLE (
-    achieved_workers integer,
-    attempts integer,
-    target_met boolean,
-    planned_workers integer,
-    row_count bigint)
+    achieved_workers pg_catalog.int4,
+    attempts pg_catalog.int4,
+    target_met pg_catalog.bool,
+    planned_workers pg_catalog.int4,
+    row_count pg_catalog.int8)
 AS 'MODULE_PATHNAME', 'parallel_guard_run'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 -- No SET search_path clause on purpose: the statement must see the caller's
 -- search_path, and the C code resolves no name through it.
 
-COMMENT ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) IS
+COMMENT ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4, pg_catalog.interval) IS
 'runs one CREATE TABLE ... AS in a background worker and retries attempts that launch fewer than target parallel workers';
 
 -- Who may call run(): each call occupies a background worker slot and up to
@@ -28,4 +30,4 @@ COMMENT ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval
 -- usable by everyone; an administrator grants EXECUTE to the batch roles:
 --   GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO batch_role;
 GRANT USAGE ON SCHEMA parallel_guard TO PUBLIC;
-REVOKE EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4, pg_catalog.interval) FROM PUBLIC;
