@@ -4,7 +4,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 
 MODULE_big = parallel_guard
 OBJS = src/module.o src/boundary.o src/messages.o src/statement.o src/launcher.o \
-       src/watcher.o src/worker.o src/run.o
+       src/watcher.o src/worker.o src/queue.o src/run.o
 DATA = $(EXTENSION)--$(EXTVERSION).sql
 
 # One regression test per behaviour, in file-name order.

@@ -31,3 +31,27 @@ COMMENT ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_cata
 --   GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO batch_role;
 GRANT USAGE ON SCHEMA parallel_guard TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4, pg_catalog.interval) FROM PUBLIC;
+
+-- The queue of guarded runs (needs parallel_guard in shared_preload_libraries;
+-- empty otherwise).  Like pg_stat_activity, readable by everyone.
+CREATE FUNCTION parallel_guard.queue_status(
+    OUT pid pg_catalog.int4,
+    OUT database pg_catalog.text,
+    OUT usename pg_catalog.text,
+    OUT queue_position pg_catalog.int4,
+    OUT target pg_catalog.int4,
+    OUT workers_held pg_catalog.int4,
+    OUT attempt pg_catalog.int4,
+    OUT state pg_catalog.text,
+    OUT waiting_since pg_catalog.timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'parallel_guard_queue'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION parallel_guard.queue_status() IS
+'guarded runs now waiting for parallel workers or running, first come first served';
+
+CREATE VIEW parallel_guard.queue AS
+    SELECT * FROM parallel_guard.queue_status() ORDER BY waiting_since;
+
+GRANT SELECT ON parallel_guard.queue TO PUBLIC;

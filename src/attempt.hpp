@@ -35,7 +35,9 @@ struct AttemptRecord {
     bool exact;   /* launched read from the Gather, not counted in the lock group */
     Verdict verdict;
     double verdict_ms; /* from the launch of the parallel workers to the verdict */
-    double elapsed_ms; /* from the attempt's start to its end */
+    double elapsed_ms; /* from the attempt's start to its verdict */
+    double queued_ms;  /* waited in the queue before this attempt */
+    bool queue_room;   /* the queue saw room for target before launching */
     int worker_pid;
     uint64 rows;
 };

@@ -109,12 +109,16 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
                              "started.") %
                r.verdict_ms % r.elapsed_ms)
                   .str();
+    if (r.queued_ms >= 1.0)
+        detail += (boost::format(" Waited %.1f ms in the queue before launching%s.") %
+                   r.queued_ms % (r.queue_room ? "" : " (the queue wait ran out)"))
+                      .str();
     std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
                                      "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
-                                     "elapsed_ms=%.3f") %
+                                     "elapsed_ms=%.3f queued_ms=%.3f") %
                        r.number % s.retries % r.worker_pid % r.planned % r.launched % s.target %
                        s.min % verdict_name(r.verdict) % (r.exact ? "gather" : "lock_group") %
-                       r.verdict_ms % r.elapsed_ms)
+                       r.verdict_ms % r.elapsed_ms % r.queued_ms)
                           .str();
     return {to_palloc(notice), to_palloc(detail), to_palloc(log)};
 }

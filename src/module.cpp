@@ -4,6 +4,7 @@
 #include "module.hpp"
 
 #include "pg.hpp"
+#include "queue.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -12,11 +13,17 @@ PGDLLEXPORT void _PG_init(void);
 
 namespace {
 int settle_time_ms = 200;
+int queue_timeout_ms = 5 * 60 * 1000;
 }
 
 long pg_guard::guard_settle_time_ms()
 {
     return settle_time_ms;
+}
+
+long pg_guard::guard_queue_timeout_ms()
+{
+    return queue_timeout_ms;
 }
 
 void _PG_init(void)
@@ -27,5 +34,15 @@ void _PG_init(void)
         "Used only when the exact launched count is not yet published, for example with "
         "parallel_leader_participation off.",
         &settle_time_ms, 200, 1, 60 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.queue_timeout",
+        "The longest a guarded run waits in the queue for free parallel workers, in all.",
+        "After that its attempts launch without waiting (and are retried when short). "
+        "0 disables the waiting. Needs parallel_guard in shared_preload_libraries.",
+        &queue_timeout_ms, 5 * 60 * 1000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
     MarkGUCPrefixReserved("parallel_guard");
+
+    if (process_shared_preload_libraries_in_progress)
+        pg_guard::queue_preload_init();
 }

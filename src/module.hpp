@@ -9,4 +9,8 @@ namespace pg_guard {
  * goal are waited for when the exact launched count is not yet known. */
 long guard_settle_time_ms();
 
+/* parallel_guard.queue_timeout: the longest a run waits in the queue, in
+ * all, before launching attempts regardless. */
+long guard_queue_timeout_ms();
+
 } // namespace pg_guard

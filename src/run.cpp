@@ -15,6 +15,8 @@
 #include "boundary.hpp"
 #include "launcher.hpp"
 #include "messages.hpp"
+#include "module.hpp"
+#include "queue.hpp"
 #include "statement.hpp"
 #include "watcher.hpp"
 
@@ -116,6 +118,15 @@ void check_settings(const RunSpec &spec)
                            "worker takes one slot, which leaves at most %d for parallel workers.",
                            max_worker_processes, room),
                  errhint("Lower target, or raise max_worker_processes (this needs a restart).")));
+    static bool said_no_queue = false;
+    if (!queue_available() && !said_no_queue) {
+        said_no_queue = true;
+        ereport(LOG_SERVER_ONLY,
+                (errmsg("parallel_guard is not in shared_preload_libraries: guarded runs do not "
+                        "queue for parallel workers"),
+                 errhint("Add parallel_guard to shared_preload_libraries and restart to have "
+                         "concurrent guarded runs served first come, first served.")));
+    }
     if (max_parallel_workers < spec.target)
         ereport(NOTICE,
                 (errmsg("max_parallel_workers is %d in this session, below target %d",
@@ -172,6 +183,13 @@ void sleep_ms(long ms)
                         errdetail("Attempt %d of %d; its transaction was rolled back.", rec.number,
                                   spec.retries)));
     err->elevel = ERROR; /* a worker's FATAL ends the worker, not us */
+    if (err->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN) {
+        /* 57P01 would tell connection pools that *our* connection died. */
+        err->sqlerrcode = ERRCODE_QUERY_CANCELED;
+        err->detail = psprintf("The parallel_guard background worker (PID %d) was terminated: %s",
+                               rec.worker_pid, err->message);
+        err->message = pstrdup("parallel_guard background worker was terminated");
+    }
     if (err->cursorpos > 0) {
         /* The position is in the guarded text, not in the caller's query. */
         err->internalpos = err->cursorpos;
@@ -212,14 +230,19 @@ void sleep_ms(long ms)
 void run_attempts(const RunSpec &spec, AttemptLog *log)
 {
     WorkerRun *volatile current = nullptr;
+    long queue_budget_ms = guard_queue_timeout_ms();
 
     PG_TRY();
     {
+        queue_join(spec);
         for (int i = 1; i <= spec.retries; i++) {
             if (i > 1)
                 sleep_ms(spec.delay_ms);
             AttemptRecord *rec = next_record(log);
+            TimestampTz queued = GetCurrentTimestamp();
+            rec->queue_room = queue_wait_turn(spec, i, &queue_budget_ms);
             TimestampTz attempt_start = GetCurrentTimestamp();
+            rec->queued_ms = static_cast<double>(attempt_start - queued) / 1000.0;
             current = launch_worker(spec.sql, spec.per_gather);
             watch_attempt(current, spec, rec, attempt_start);
             ErrorData *err = current->error;
@@ -231,12 +254,14 @@ void run_attempts(const RunSpec &spec, AttemptLog *log)
             if (rec->verdict != Verdict::Short)
                 break;
         }
+        queue_leave();
     }
     PG_CATCH();
     {
         /* Take the worker along before the error leaves us. */
         HOLD_INTERRUPTS();
         stop_worker_quietly(current);
+        queue_leave();
         RESUME_INTERRUPTS();
         PG_RE_THROW();
     }

@@ -18,6 +18,7 @@
 
 #include "messages.hpp"
 #include "module.hpp"
+#include "queue.hpp"
 
 #include <algorithm>
 
@@ -127,6 +128,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
     TimestampTz planned_seen = 0;
     long settle_ms = guard_settle_time_ms();
     TimestampTz last_lock_check = start;
+    bool committing = false;
 
     rec->verdict = Verdict::Pending;
     rec->planned = -1;
@@ -187,9 +189,8 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
                 rec->verdict = verdict;
                 rec->verdict_ms = launch ? ms_between(launch, now) : 0.0;
                 rec->elapsed_ms = ms_between(start, now);
-                if (verdict_commits(verdict))
-                    request_commit(w);
-                else if (verdict != Verdict::Failed)
+                queue_attempt_decided(v.worker_procno, verdict == Verdict::Short);
+                if (!verdict_commits(verdict) && verdict != Verdict::Failed)
                     request_abort(w);
                 if (verdict != Verdict::Failed)
                     report_attempt(spec, *rec);
@@ -197,6 +198,19 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
             }
         }
 
+        /*
+         * An accepted attempt is committed only once its statement is done:
+         * until then a cancel of ours still rolls it back.  From the commit
+         * request on, interrupts are held until the worker has answered, so
+         * that a cancel cannot report failure for a committed table.
+         */
+        if (verdict_commits(rec->verdict) && v.state == WorkerState::Executed && !committing) {
+            CHECK_FOR_INTERRUPTS(); /* a cancel that came first still wins */
+            HOLD_INTERRUPTS();
+            committing = true;
+            request_commit(w);
+            continue;
+        }
         if (stopped)
             break;
         if (w->pid > 0 && TimestampDifferenceExceeds(last_lock_check, now, kLockCheckMs)) {
@@ -212,6 +226,12 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
 
     drain_worker_messages(w);
     SharedView v = read_shared(w->shared);
+    if (committing) {
+        /* A cancel that arrived while the worker committed came too late. */
+        if (v.state == WorkerState::Committed)
+            QueryCancelPending = false;
+        RESUME_INTERRUPTS();
+    }
     rec->rows = v.rows;
     if (v.launched >= 0)
         rec->launched = v.launched, rec->exact = true;

@@ -92,6 +92,7 @@ pg_start_cluster() {
         echo "unix_socket_directories = '$WORK'"
         echo "max_worker_processes = 16"
         echo "max_parallel_workers = 8"
+        echo "shared_preload_libraries = 'parallel_guard'"
         echo "fsync = off"
         echo "log_line_prefix = '%m [%p] %b '"
         local line

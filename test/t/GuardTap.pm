@@ -1,0 +1,361 @@
+
+# GuardTap.pm: helpers shared by the TAP tests of parallel_guard (test/t/*.pl).
+#
+# - guard_node(): a throwaway cluster with room for 4 parallel workers, the
+#   extension installed and source tables whose plans are parallel;
+# - GuardTap::Session: a psql session driven through IPC::Run whose
+#   statements can be started without waiting, so that another session can
+#   cancel or terminate them; every result carries psql's SQLSTATE;
+# - helpers to read the server log from an offset and to parse the
+#   extension's LOG lines.
+#
+# Every wait here is bounded ($GuardTap::WAIT seconds): a hang fails the
+# test instead of stalling the suite.
+
+package GuardTap;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IPC::Run ();
+use Time::HiRes qw(time usleep);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(
+  guard_node make_table
+  log_offset log_since wait_log
+  parse_attempts parse_runs notices
+  poll_until
+  $GUARD_SETTINGS $LEFTOVER_SQL
+);
+
+# Upper bound of every wait, in seconds.
+our $WAIT = 60;
+
+# Session settings that make the plans of the test statements parallel.
+our $GUARD_SETTINGS = 'SET parallel_setup_cost = 0; '
+  . 'SET parallel_tuple_cost = 0; '
+  . 'SET min_parallel_table_scan_size = 0;';
+
+# What must be gone after every interrupted call.
+our $LEFTOVER_SQL = "SELECT count(*) FROM pg_stat_activity "
+  . "WHERE backend_type IN ('parallel_guard', 'parallel worker')";
+
+# guard_node($name, conf => [lines], tables => [[name, rows], ...])
+sub guard_node
+{
+	my ($name, %opt) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf',
+		join("\n",
+			"max_worker_processes = 16",
+			"max_parallel_workers = 8",
+			# no autovacuum worker holding locks while the tests look at pg_locks
+			"autovacuum = off",
+			# the heavy test statements are not worth compiling
+			"jit = off",
+			"log_line_prefix = '%m [%p] '",
+			@{ $opt{conf} // [] })
+		  . "\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION parallel_guard');
+	make_table($node, @$_) for @{ $opt{tables} // [] };
+	return $node;
+}
+
+# A table of $rows integers 1..$rows whose scans plan 4 parallel workers.
+sub make_table
+{
+	my ($node, $name, $rows) = @_;
+	$node->safe_psql('postgres',
+		"CREATE TABLE $name AS SELECT g AS k FROM generate_series(1, $rows) g");
+	$node->safe_psql('postgres',
+		"ALTER TABLE $name SET (parallel_workers = 4)");
+	$node->safe_psql('postgres', "VACUUM ANALYZE $name");
+	return;
+}
+
+sub log_offset
+{
+	my ($node) = @_;
+	return -s $node->logfile;
+}
+
+sub log_since
+{
+	my ($node, $offset) = @_;
+	return slurp_file($node->logfile, $offset);
+}
+
+# Waits until the log after $offset matches $re; returns the captures (or
+# (1) when $re captures nothing), or the empty list after $timeout seconds.
+sub wait_log
+{
+	my ($node, $offset, $re, $timeout) = @_;
+	my $deadline = time + ($timeout // $WAIT);
+	for (;;)
+	{
+		my @m = (log_since($node, $offset) =~ $re);
+		return @m if @m;
+		return () if time > $deadline;
+		usleep(20_000);
+	}
+}
+
+# The per-attempt LOG lines of the extension, in order of appearance.
+sub parse_attempts
+{
+	my ($log) = @_;
+	my @attempts;
+	while ($log =~
+		m/^(\S+ \S+) \S+ \[(\d+)\] LOG:  parallel_guard: attempt=(\d+)\/(\d+) pid=(\d+) planned=(-?\d+) launched=(-?\d+) target=(\d+) min=(\d+) verdict=(\w+) counted=(\w+)/mg
+	  )
+	{
+		push @attempts,
+		  {
+			time => $1,
+			caller_pid => $2,
+			number => $3,
+			of => $4,
+			pid => $5,
+			planned => $6,
+			launched => $7,
+			target => $8,
+			min => $9,
+			verdict => $10,
+			counted => $11,
+		  };
+	}
+	return @attempts;
+}
+
+# The final 'run' LOG lines of the extension.
+sub parse_runs
+{
+	my ($log) = @_;
+	my @runs;
+	while ($log =~
+		m/LOG:  parallel_guard: run attempts=(\d+)\/(\d+) target=(\d+) min=(\d+) planned=(-?\d+) launched=(-?\d+) verdict=(\w+) rows=(\d+)/g
+	  )
+	{
+		push @runs,
+		  {
+			attempts => $1,
+			of => $2,
+			target => $3,
+			min => $4,
+			planned => $5,
+			launched => $6,
+			verdict => $7,
+			rows => $8,
+		  };
+	}
+	return @runs;
+}
+
+# The "attempt N of M" NOTICEs in a psql stderr text, as "N of M" strings.
+sub notices
+{
+	my ($stderr) = @_;
+	my @n;
+	push @n, "$1 of $2"
+	  while $stderr =~
+	  m/NOTICE:  (?:\d{5}: )?parallel_guard: attempt (\d+) of (\d+)/g;
+	return @n;
+}
+
+# $node->poll_query_until with a bound of $timeout seconds instead of the
+# default 180, so that a leftover fails quickly.
+sub poll_until
+{
+	my ($node, $sql, $expected, $timeout) = @_;
+	local $PostgreSQL::Test::Utils::timeout_default = $timeout // 30;
+	return $node->poll_query_until('postgres', $sql, $expected);
+}
+
+
+package GuardTap::Session;
+
+use strict;
+use warnings;
+
+use IPC::Run ();
+use Time::HiRes qw(time usleep);
+use Test::More;
+
+# A psql session (-XAtq, VERBOSITY verbose so errors show their SQLSTATE).
+sub new
+{
+	my ($class, $node, $name) = @_;
+	my $self = bless {
+		node => $node,
+		name => $name // 'session',
+		in => '',
+		out => '',
+		err => '',
+		seq => 0,
+	}, $class;
+	my @cmd = (
+		$node->installed_command('psql'), '-XAtq',
+		'-v', 'VERBOSITY=verbose',
+		'-d', $node->connstr('postgres'),
+		'-f', '-');
+	$self->{h} = IPC::Run::start(\@cmd, '<', \$self->{in}, '>', \$self->{out},
+		'2>', \$self->{err});
+	$self->{pid} = $self->query('SELECT pg_backend_pid()');
+	return $self;
+}
+
+sub pid { return $_[0]->{pid} }
+
+# Sends $sql and returns at once; the number identifies its result.
+sub start
+{
+	my ($self, $sql) = @_;
+	my $n = ++$self->{seq};
+	$sql .= ';' unless $sql =~ /;\s*\z/;
+	# The markers follow the statement on both streams; :SQLSTATE is what
+	# psql recorded for the last query (00000 on success).
+	$self->{in} .=
+	  "$sql\n\\echo '__guard_done_$n' :SQLSTATE\n\\warn '__guard_done_$n'\n";
+	$self->{h}->pump_nb if $self->{h}->pumpable;
+	return $n;
+}
+
+# Whether the result of $n has arrived (without waiting).
+sub finished
+{
+	my ($self, $n) = @_;
+	$self->{h}->pump_nb if $self->{h}->pumpable;
+	return $self->{out} =~ /^__guard_done_$n /m
+	  && $self->{err} =~ /^__guard_done_$n$/m;
+}
+
+# Waits for the result of $n: { out, err, sqlstate, elapsed }; or
+# { lost => 1, ... } when psql ended, or { timeout => 1, ... } after
+# $timeout seconds.
+sub result
+{
+	my ($self, $n, $timeout) = @_;
+	my $t0 = time;
+	my $deadline = $t0 + ($timeout // $GuardTap::WAIT);
+	for (;;)
+	{
+		if ($self->{out} =~ /^__guard_done_$n /m
+			&& $self->{err} =~ /^__guard_done_$n$/m)
+		{
+			$self->{out} =~ s/\A(.*?)^__guard_done_$n (\S*)\n//ms;
+			my ($out, $state) = ($1, $2);
+			$self->{err} =~ s/\A(.*?)^__guard_done_$n\n//ms;
+			my $err = $1;
+			chomp $out;
+			return {
+				out => $out,
+				err => $err,
+				sqlstate => $state,
+				elapsed => time - $t0
+			};
+		}
+		if (!$self->{h}->pumpable)
+		{
+			return {
+				lost => 1,
+				out => $self->{out},
+				err => $self->{err},
+				sqlstate => ''
+			};
+		}
+		if (time > $deadline)
+		{
+			return {
+				timeout => 1,
+				out => $self->{out},
+				err => $self->{err},
+				sqlstate => ''
+			};
+		}
+		$self->{h}->pump_nb;
+		usleep(5_000);
+	}
+}
+
+sub run
+{
+	my ($self, $sql, $timeout) = @_;
+	return $self->result($self->start($sql), $timeout);
+}
+
+# Runs $sql and returns its output; dies if it fails.
+sub query
+{
+	my ($self, $sql) = @_;
+	my $r = $self->run($sql);
+	die "$self->{name}: query failed ($r->{sqlstate}): $sql\n$r->{err}"
+	  if $r->{sqlstate} ne '00000';
+	return $r->{out};
+}
+
+# Polls $sql in this session until it returns $expected; returns whether it
+# did within $timeout seconds.
+sub poll
+{
+	my ($self, $sql, $expected, $timeout) = @_;
+	my $deadline = time + ($timeout // 30);
+	for (;;)
+	{
+		my $r = $self->run($sql);
+		return 1 if $r->{sqlstate} eq '00000' && $r->{out} eq $expected;
+		return 0 if time > $deadline || $r->{lost} || $r->{timeout};
+		usleep(20_000);
+	}
+}
+
+# Waits for psql to end (its connection was terminated): returns what it
+# printed since the last result, or undef after $timeout seconds.
+sub wait_exit
+{
+	my ($self, $timeout) = @_;
+	my $deadline = time + ($timeout // $GuardTap::WAIT);
+	while ($self->{h}->pumpable)
+	{
+		return undef if time > $deadline;
+		$self->{h}->pump_nb;
+		usleep(5_000);
+	}
+	eval { $self->{h}->finish; };
+	$self->{gone} = 1;
+	return { out => $self->{out}, err => $self->{err} };
+}
+
+# Ends psql: \q, or a kill if it is still busy after a few seconds.
+sub quit
+{
+	my ($self) = @_;
+	return if $self->{gone};
+	$self->{gone} = 1;
+	if ($self->{h}->pumpable)
+	{
+		$self->{in} .= "\\q\n";
+		my $deadline = time + 10;
+		while ($self->{h}->pumpable && time < $deadline)
+		{
+			$self->{h}->pump_nb;
+			usleep(10_000);
+		}
+		if ($self->{h}->pumpable)
+		{
+			diag("$self->{name}: psql still busy, killed");
+			$self->{h}->kill_kill;
+			return;
+		}
+	}
+	eval { $self->{h}->finish; };
+	return;
+}
+
+1;
