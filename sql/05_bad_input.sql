@@ -12,14 +12,15 @@ CREATE TABLE existing AS SELECT 1 AS x;
 SELECT try_sql($$ SELECT parallel_guard.run(NULL) $$);
 SELECT try_sql($$ SELECT parallel_guard.run('') $$);
 SELECT try_sql($$ SELECT parallel_guard.run('  -- only a comment') $$);
--- Not exactly one CREATE TABLE ... AS.
+-- Not exactly one statement of a supported kind (13_statement_kinds has
+-- the supported ones).
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a1 AS SELECT 1; CREATE TABLE a2 AS SELECT 2') $$);
 SELECT try_sql($$ SELECT parallel_guard.run('SELECT 1') $$);
 SELECT try_sql($$ SELECT parallel_guard.run('DROP TABLE existing') $$);
 SELECT try_sql($$ SELECT parallel_guard.run('INSERT INTO existing SELECT 2') $$);
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a3 (x int)') $$);
-SELECT try_sql($$ SELECT parallel_guard.run('SELECT 1 INTO a4') $$);
-SELECT try_sql($$ SELECT parallel_guard.run('CREATE MATERIALIZED VIEW a5 AS SELECT 1') $$);
+SELECT try_sql($$ SELECT parallel_guard.run('UPDATE existing SET x = 2') $$);
+SELECT try_sql($$ SELECT parallel_guard.run('CREATE INDEX CONCURRENTLY a5 ON existing (x)') $$);
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a6 AS SELECT 1 WITH NO DATA') $$);
 PREPARE q AS SELECT 1;
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a7 AS EXECUTE q') $$);

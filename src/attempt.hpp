@@ -4,6 +4,7 @@
 #pragma once
 
 #include "pg.hpp"
+#include "statement.hpp"
 
 namespace pg_guard {
 
@@ -25,12 +26,15 @@ struct RunSpec {
     int min;
     int retries; /* attempts in all, the first included */
     long delay_ms;
-    int per_gather; /* max_parallel_workers_per_gather for the statement, or -1 */
+    StatementKind kind;
+    int per_gather;  /* max_parallel_workers_per_gather for the statement, or -1 */
+    int maintenance; /* max_parallel_maintenance_workers for the statement, or -1 */
+    int index_planned; /* CREATE INDEX: workers its build will ask for, -1 unknown */
 };
 
 struct AttemptRecord {
     int number; /* 1-based */
-    int planned; /* -1: the statement never got as far as planning */
+    int planned; /* -1: not known (not planned yet, or an index build) */
     int launched; /* at the verdict; -1 unknown */
     bool exact;   /* launched read from the Gather, not counted in the lock group */
     Verdict verdict;

@@ -27,9 +27,9 @@ void terminate_on_detach(dsm_segment *, Datum arg)
         TerminateBackgroundWorker(w->handle);
 }
 
-dsm_segment *create_segment(const char *sql, int per_gather, GuardShared **shared_out,
-                            shm_mq **mq_out)
+dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_mq **mq_out)
 {
+    const char *sql = spec.sql;
     Size sql_len = strlen(sql) + 1;
     Size guc_len = EstimateGUCStateSpace();
     shm_toc_estimator e;
@@ -52,7 +52,8 @@ dsm_segment *create_segment(const char *sql, int per_gather, GuardShared **share
     s->outer_user_id = GetCurrentRoleId();
     GetUserIdAndSecContext(&s->current_user_id, &s->sec_context);
     s->caller_procno = MyProc->pgprocno;
-    s->per_gather = per_gather;
+    s->per_gather = spec.per_gather;
+    s->maintenance = spec.maintenance;
     s->worker_procno = -1;
     s->state = WorkerState::Starting;
     s->planned = -1;
@@ -106,13 +107,13 @@ BackgroundWorkerHandle *register_worker(dsm_segment *seg)
 
 } // namespace
 
-WorkerRun *launch_worker(const char *sql, int per_gather)
+WorkerRun *launch_worker(const RunSpec &spec)
 {
     MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
     auto *w = static_cast<WorkerRun *>(palloc0(sizeof(WorkerRun)));
     shm_mq *mq;
 
-    w->seg = create_segment(sql, per_gather, &w->shared, &mq);
+    w->seg = create_segment(spec, &w->shared, &mq);
     w->mqh = shm_mq_attach(mq, w->seg, nullptr);
     on_dsm_detach(w->seg, terminate_on_detach, PointerGetDatum(w));
     w->handle = register_worker(w->seg);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "pg.hpp"
+#include "attempt.hpp"
 #include "shared.hpp"
 
 namespace pg_guard {
@@ -22,12 +23,10 @@ struct WorkerRun {
 
 /*
  * Create the attempt's segment (SQL, the caller's GUC state and identity),
- * register the worker and wait until it has started.  per_gather is the
- * max_parallel_workers_per_gather the statement runs with, or -1 to keep
- * the caller's.  If the caller errors out or exits, the segment's detach
+ * register the worker and wait until it has started.  If the caller errors out or exits, the segment's detach
  * callback terminates the worker.
  */
-WorkerRun *launch_worker(const char *sql, int per_gather);
+WorkerRun *launch_worker(const RunSpec &spec);
 
 /* Relay the worker's notices to our client; keep its first error. */
 void drain_worker_messages(WorkerRun *w);

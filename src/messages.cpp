@@ -45,6 +45,8 @@ std::string launched_string(const AttemptRecord &r)
 /* "planned 4, launched 2 parallel workers" */
 std::string workers_string(const AttemptRecord &r)
 {
+    if (r.planned < 0) /* an index build: its plan is not visible */
+        return (boost::format("%s parallel workers") % launched_string(r)).str();
     if (r.launched < 0)
         return (boost::format("planned %d parallel workers, none launched") % r.planned).str();
     return (boost::format("planned %d, %s parallel workers") % r.planned % launched_string(r)).str();

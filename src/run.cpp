@@ -101,8 +101,6 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
     if (spec.delay_ms < 0)
         bad_argument("delay must not be negative", nullptr);
 
-    /* The statement gets at least target workers per Gather to plan with. */
-    spec.per_gather = max_parallel_workers_per_gather < spec.target ? spec.target : -1;
     return spec;
 }
 
@@ -243,7 +241,7 @@ void run_attempts(const RunSpec &spec, AttemptLog *log)
             rec->queue_room = queue_wait_turn(spec, i, &queue_budget_ms);
             TimestampTz attempt_start = GetCurrentTimestamp();
             rec->queued_ms = static_cast<double>(attempt_start - queued) / 1000.0;
-            current = launch_worker(spec.sql, spec.per_gather);
+            current = launch_worker(spec);
             watch_attempt(current, spec, rec, attempt_start);
             ErrorData *err = current->error;
             release_worker(current);
@@ -275,8 +273,20 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
 
     PreventCommandIfReadOnly("parallel_guard.run()");
     PreventCommandIfParallelMode("parallel_guard.run()");
-    RawStmt *raw = parse_guarded_statement(spec.sql);
-    check_target_relation(raw);
+    GuardedStatement st = parse_guarded_statement(spec.sql);
+    check_target_relation(st);
+    spec.kind = st.kind;
+    /* The statement gets at least target workers to plan with. */
+    spec.per_gather = -1;
+    spec.maintenance = -1;
+    spec.index_planned = -1;
+    if (counted_by_lock_group(st.kind)) {
+        if (max_parallel_maintenance_workers < spec.target)
+            spec.maintenance = spec.target;
+        spec.index_planned = index_planned_workers(
+            st, Max(spec.maintenance, max_parallel_maintenance_workers));
+    } else if (max_parallel_workers_per_gather < spec.target)
+        spec.per_gather = spec.target;
     check_settings(spec);
     warn_about_transaction();
 
@@ -301,6 +311,7 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     values[1] = Int32GetDatum(log.n);
     values[2] = BoolGetDatum(last.launched >= spec.target);
     values[3] = Int32GetDatum(last.planned);
+    nulls[3] = last.planned < 0; /* an index build's plan is not visible */
     values[4] = Int64GetDatum(static_cast<int64>(last.rows));
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     return static_cast<Datum>(0);

@@ -42,7 +42,8 @@ struct GuardShared {
     Oid current_user_id;
     int sec_context;
     int caller_procno;
-    int per_gather; /* max_parallel_workers_per_gather for the statement, or -1 */
+    int per_gather;  /* max_parallel_workers_per_gather for the statement, or -1 */
+    int maintenance; /* max_parallel_maintenance_workers for the statement, or -1 */
 
     /* Written by the worker. */
     int worker_procno;

@@ -30,7 +30,10 @@ void statement_error_callback(void *arg)
 [[noreturn]] void reject(const char *why, const char *detail)
 {
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                    errmsg("parallel_guard.run() accepts only CREATE TABLE ... AS: %s", why),
+                    errmsg("statement not supported by parallel_guard.run(): %s", why),
+                    errhint("parallel_guard.run() accepts CREATE TABLE ... AS, SELECT ... INTO, "
+                            "CREATE MATERIALIZED VIEW ... AS, REFRESH MATERIALIZED VIEW and "
+                            "CREATE INDEX."),
                     detail ? errdetail_internal("%s", detail) : 0));
     pg_unreachable();
 }
@@ -47,7 +50,7 @@ const char *temp_detail =
 
 } // namespace
 
-RawStmt *parse_guarded_statement(const char *sql)
+GuardedStatement parse_guarded_statement(const char *sql)
 {
     ErrorContextCallback errcb;
     errcb.callback = statement_error_callback;
@@ -63,35 +66,103 @@ RawStmt *parse_guarded_statement(const char *sql)
                  errmsg("parallel_guard.run() needs exactly one SQL statement, got %d",
                         list_length(stmts))));
 
-    RawStmt *raw = linitial_node(RawStmt, stmts);
-    Node *stmt = raw->stmt;
+    GuardedStatement st;
+    st.raw = linitial_node(RawStmt, stmts);
+    st.new_relation = nullptr;
+    Node *stmt = st.raw->stmt;
 
-    if (IsA(stmt, SelectStmt) && castNode(SelectStmt, stmt)->intoClause)
-        reject("SELECT INTO is not supported",
-               "Write it as CREATE TABLE ... AS SELECT.");
-    if (!IsA(stmt, CreateTableAsStmt)) {
+    if (IsA(stmt, SelectStmt) && castNode(SelectStmt, stmt)->intoClause) {
+        IntoClause *into = castNode(SelectStmt, stmt)->intoClause;
+        st.kind = StatementKind::SelectInto;
+        st.new_relation = into->rel;
+    } else if (IsA(stmt, CreateTableAsStmt)) {
+        auto *ctas = castNode(CreateTableAsStmt, stmt);
+        st.kind = ctas->objtype == OBJECT_MATVIEW ? StatementKind::CreateMatView
+                                                  : StatementKind::CreateTableAs;
+        st.new_relation = ctas->into->rel;
+        if (IsA(ctas->query, ExecuteStmt))
+            reject("... AS EXECUTE is not supported",
+                   "Prepared statements of the calling session do not exist in the background "
+                   "worker.");
+        if (ctas->into->skipData)
+            reject("WITH NO DATA runs no query, so there are no parallel workers to guard",
+                   nullptr);
+    } else if (IsA(stmt, RefreshMatViewStmt)) {
+        st.kind = StatementKind::RefreshMatView;
+        if (castNode(RefreshMatViewStmt, stmt)->skipData)
+            reject("WITH NO DATA runs no query, so there are no parallel workers to guard",
+                   nullptr);
+    } else if (IsA(stmt, IndexStmt)) {
+        st.kind = StatementKind::CreateIndex;
+        if (castNode(IndexStmt, stmt)->concurrent)
+            reject("CREATE INDEX CONCURRENTLY is not supported",
+                   "It commits several transactions of its own, so an attempt could not be "
+                   "rolled back as a whole.");
+    } else {
         const char *tag = GetCommandTagName(CreateCommandTag(stmt));
         reject(psprintf("the statement is %s", tag), nullptr);
     }
-
-    auto *ctas = castNode(CreateTableAsStmt, stmt);
-    if (ctas->objtype != OBJECT_TABLE)
-        reject("CREATE MATERIALIZED VIEW is not supported", nullptr);
-    if (ctas->is_select_into)
-        reject("SELECT INTO is not supported", nullptr);
-    if (IsA(ctas->query, ExecuteStmt))
-        reject("CREATE TABLE ... AS EXECUTE is not supported",
-               "Prepared statements of the calling session do not exist in the background worker.");
-    if (ctas->into->skipData)
-        reject("WITH NO DATA runs no query, so there are no parallel workers to guard", nullptr);
-    if (is_temp_rangevar(ctas->into->rel))
+    if (st.new_relation && is_temp_rangevar(st.new_relation))
         reject("temporary tables are not supported", temp_detail);
-    return raw;
+    return st;
 }
 
-void check_target_relation(const RawStmt *raw)
+namespace {
+
+[[noreturn]] void relation_exists(Oid nsp, const char *name)
 {
-    const RangeVar *rel = castNode(CreateTableAsStmt, raw->stmt)->into->rel;
+    ereport(ERROR,
+            (errcode(ERRCODE_DUPLICATE_TABLE),
+             errmsg("relation \"%s.%s\" already exists", get_namespace_name(nsp), name),
+             errdetail("parallel_guard.run() never replaces, drops or writes to an existing "
+                       "relation."),
+             errhint("Choose a new name, or drop the relation yourself first.")));
+    pg_unreachable();
+}
+
+void check_new_index(const IndexStmt *stmt)
+{
+    if (stmt->idxname == nullptr)
+        return; /* a generated name never collides */
+    Oid table = RangeVarGetRelid(stmt->relation, NoLock, true);
+    if (!OidIsValid(table))
+        return; /* the statement itself reports the missing table */
+    Oid nsp = get_rel_namespace(table);
+    if (OidIsValid(get_relname_relid(stmt->idxname, nsp)))
+        relation_exists(nsp, stmt->idxname);
+}
+
+} // namespace
+
+int index_planned_workers(const GuardedStatement &st, int max_workers)
+{
+    const auto *stmt = castNode(IndexStmt, st.raw->stmt);
+    if (stmt->accessMethod && strcmp(stmt->accessMethod, "btree") != 0)
+        return 0;
+    Oid table = RangeVarGetRelid(stmt->relation, NoLock, true);
+    if (!OidIsValid(table))
+        return -1;
+    Relation rel = try_relation_open(table, AccessShareLock);
+    if (rel == nullptr)
+        return -1;
+    int planned = -1;
+    if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP || max_workers == 0)
+        planned = 0;
+    else if (RelationGetParallelWorkers(rel, -1) >= 0) /* taken as is, memory aside */
+        planned = Min(RelationGetParallelWorkers(rel, -1), max_workers);
+    relation_close(rel, AccessShareLock);
+    return planned;
+}
+
+void check_target_relation(const GuardedStatement &st)
+{
+    if (st.kind == StatementKind::CreateIndex) {
+        check_new_index(castNode(IndexStmt, st.raw->stmt));
+        return;
+    }
+    const RangeVar *rel = st.new_relation;
+    if (rel == nullptr)
+        return;
     Oid nsp = RangeVarGetCreationNamespace(rel);
 
     if (isTempNamespace(nsp) || isAnyTempNamespace(nsp))
@@ -103,11 +174,7 @@ void check_target_relation(const RawStmt *raw)
         aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));
 
     if (OidIsValid(get_relname_relid(rel->relname, nsp)))
-        ereport(ERROR,
-                (errcode(ERRCODE_DUPLICATE_TABLE),
-                 errmsg("relation \"%s.%s\" already exists", get_namespace_name(nsp), rel->relname),
-                 errdetail("parallel_guard.run() never replaces, drops or writes to an existing table."),
-                 errhint("Choose a new table name, or drop the table yourself first.")));
+        relation_exists(nsp, rel->relname);
 }
 
 } // namespace pg_guard

@@ -125,6 +125,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
 {
     TimestampTz leader_seen = 0;
     int most_members = -1; /* members leave as they finish: keep the peak */
+    int index_planned = -1; /* 0 once an index build is seen to be serial */
     TimestampTz planned_seen = 0;
     long settle_ms = guard_settle_time_ms();
     TimestampTz last_lock_check = start;
@@ -142,7 +143,12 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
         TimestampTz now = GetCurrentTimestamp();
         long wait_ms = kIdleWaitMs;
 
-        rec->planned = v.planned;
+        if (!counted_by_lock_group(spec.kind))
+            rec->planned = v.planned;
+        else if (index_planned >= 0)
+            rec->planned = index_planned;
+        else
+            rec->planned = spec.index_planned;
         if (v.launched >= 0)
             rec->launched = v.launched, rec->exact = true;
         rec->rows = v.rows;
@@ -152,10 +158,36 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
             TimestampTz launch = v.launch_time;
             int count = -1;
 
+            int planned = rec->planned;
+
             if (v.state == WorkerState::Failed || (stopped && v.state < WorkerState::Executed)) {
                 verdict = Verdict::Failed;
-            } else if (v.planned >= 0 && v.planned < spec.min) {
+            } else if (planned >= 0 && planned < spec.min) {
                 verdict = Verdict::PlanTooSmall;
+            } else if (counted_by_lock_group(spec.kind)) {
+                /* An index build: no Gather, only the lock group shows its workers. */
+                int members = std::max(most_members, lock_group_workers(v.worker_procno));
+                most_members = members;
+                if (members >= 0 && leader_seen == 0)
+                    leader_seen = now;
+                bool settled =
+                    leader_seen != 0 && TimestampDifferenceExceeds(leader_seen, now, settle_ms);
+                int goal = planned >= 0 ? std::min(planned, spec.target) : spec.target;
+                if (members >= goal || settled || v.state >= WorkerState::Executed) {
+                    if (leader_seen == 0) {
+                        /* It never went parallel: the build was planned serial. */
+                        planned = index_planned = 0;
+                        count = 0;
+                        launch = now;
+                    } else {
+                        count = members;
+                        launch = leader_seen;
+                    }
+                    rec->launched = count;
+                    rec->exact = false;
+                }
+                wait_ms = TimestampDifferenceExceeds(start, now, kFastPollWindowMs) ? kSlowPollMs
+                                                                                   : kFastPollMs;
             } else if (v.launched >= 0) {
                 count = v.launched;
             } else if (v.planned == 0) {
@@ -183,7 +215,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
                               : kFastPollMs;
             }
             if (count >= 0)
-                verdict = decide(spec, rec->number, v.planned, count);
+                verdict = decide(spec, rec->number, planned, count);
 
             if (verdict != Verdict::Pending) {
                 rec->verdict = verdict;

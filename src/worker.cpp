@@ -160,8 +160,14 @@ void guard_executor_start(QueryDesc *qd, int eflags)
     else
         standard_ExecutorStart(qd, eflags);
 
-    /* Only the guarded CREATE TABLE AS itself writes into DestIntoRel. */
-    if (guarded_query || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || qd->dest->mydest != DestIntoRel)
+    /*
+     * The guarded statement's query is the first to write into a new
+     * relation: DestIntoRel (CREATE TABLE AS, SELECT INTO, CREATE
+     * MATERIALIZED VIEW) or DestTransientRel (REFRESH MATERIALIZED VIEW).
+     */
+    CommandDest dest = qd->dest->mydest;
+    if (guarded_query || (eflags & EXEC_FLAG_EXPLAIN_ONLY) ||
+        (dest != DestIntoRel && dest != DestTransientRel))
         return;
     guarded_query = qd;
     find_gathers(qd->planstate, nullptr);
@@ -212,7 +218,7 @@ Decision wait_for_decision()
 /* Parse, plan and run the statement as exec_simple_query() would. */
 uint64 run_statement(const char *sql)
 {
-    RawStmt *raw = parse_guarded_statement(sql);
+    RawStmt *raw = parse_guarded_statement(sql).raw;
     List *queries = pg_analyze_and_rewrite_fixedparams(raw, sql, nullptr, 0, nullptr);
     List *plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, nullptr);
     PlannedStmt *pstmt = linitial_node(PlannedStmt, plans);
@@ -232,6 +238,9 @@ void restore_caller_context(shm_toc *toc)
 
     if (shared->per_gather >= 0)
         SetConfigOption("max_parallel_workers_per_gather", psprintf("%d", shared->per_gather),
+                        PGC_USERSET, PGC_S_SESSION);
+    if (shared->maintenance >= 0)
+        SetConfigOption("max_parallel_maintenance_workers", psprintf("%d", shared->maintenance),
                         PGC_USERSET, PGC_S_SESSION);
 }
 
