@@ -4,8 +4,9 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 
 MODULE_big = parallel_guard
 OBJS = src/module.o src/boundary.o src/messages.o src/statement.o src/launcher.o \
-       src/watcher.o src/worker.o src/queue.o src/run.o
-DATA = $(EXTENSION)--$(EXTVERSION).sql
+       src/watcher.o src/worker.o src/queue.o src/history.o src/run.o
+# The first version's script plus one upgrade script per later version.
+DATA = $(wildcard $(EXTENSION)--*.sql)
 
 # One regression test per behaviour, in file-name order.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -34,3 +35,22 @@ $(OBJS): $(wildcard src/*.hpp)
 .PHONY: tapcheck
 tapcheck:
 	$(prove_installcheck)
+
+# ---- dist: release archive (begin) -------------------------------------------
+# `make dist` writes $(EXTENSION)-$(EXTVERSION).zip into this directory: the
+# committed tree (git archive HEAD, so nothing uncommitted or untracked) under
+# one top folder $(EXTENSION)-$(EXTVERSION)/, as PGXN expects.  The version is
+# default_version of the control file, which must be committed as it is.
+DIST_NAME = $(EXTENSION)-$(EXTVERSION)
+
+.PHONY: dist
+dist:
+	@test -n "$(EXTVERSION)" || { echo "dist: no default_version in $(EXTENSION).control" >&2; exit 1; }
+	@git rev-parse -q --verify HEAD >/dev/null || { echo "dist: needs a git checkout with a commit" >&2; exit 1; }
+	@v=$$(git show HEAD:$(EXTENSION).control | sed -n "s/^default_version = '\(.*\)'/\1/p"); \
+	 test "$$v" = "$(EXTVERSION)" || { echo "dist: $(EXTENSION).control says $(EXTVERSION) but HEAD says $$v: commit it first, the archive is made from HEAD" >&2; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=no)" || echo "dist: warning: uncommitted changes are not in $(DIST_NAME).zip" >&2
+	rm -f $(DIST_NAME).zip
+	git archive --format=zip --prefix=$(DIST_NAME)/ -o $(DIST_NAME).zip HEAD
+	@echo "dist: wrote $(DIST_NAME).zip"
+# ---- dist: release archive (end) ---------------------------------------------

@@ -9,6 +9,9 @@ BEGIN
   EXECUTE format('ALTER DATABASE %I SET parallel_setup_cost = 0', current_database());
   EXECUTE format('ALTER DATABASE %I SET parallel_tuple_cost = 0', current_database());
   EXECUTE format('ALTER DATABASE %I SET min_parallel_table_scan_size = 0', current_database());
+  -- Count workers from the Gather only (exact), even on a loaded machine
+  -- where the fallback to the lock group after 200 ms could kick in.
+  EXECUTE format('ALTER DATABASE %I SET parallel_guard.settle_time = ''10s''', current_database());
 END $$;
 -- The installed objects.
 SELECT extname, extversion, extnamespace::regnamespace FROM pg_extension WHERE extname = 'parallel_guard';

@@ -4,6 +4,7 @@
 #include "module.hpp"
 
 #include "pg.hpp"
+#include "history.hpp"
 #include "queue.hpp"
 
 extern "C" {
@@ -14,6 +15,12 @@ PGDLLEXPORT void _PG_init(void);
 namespace {
 int settle_time_ms = 200;
 int queue_timeout_ms = 5 * 60 * 1000;
+int history_size = 200;
+}
+
+int pg_guard::guard_history_size()
+{
+    return history_size;
 }
 
 long pg_guard::guard_settle_time_ms()
@@ -41,8 +48,14 @@ void _PG_init(void)
         "0 disables the waiting. Needs parallel_guard in shared_preload_libraries.",
         &queue_timeout_ms, 5 * 60 * 1000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.history_size", "How many finished guarded runs the history keeps.",
+        "Kept in shared memory; needs parallel_guard in shared_preload_libraries.",
+        &history_size, 200, 0, 100000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("parallel_guard");
 
-    if (process_shared_preload_libraries_in_progress)
+    if (process_shared_preload_libraries_in_progress) {
         pg_guard::queue_preload_init();
+        pg_guard::history_preload_init();
+    }
 }

@@ -13,4 +13,7 @@ long guard_settle_time_ms();
  * all, before launching attempts regardless. */
 long guard_queue_timeout_ms();
 
+/* parallel_guard.history_size: runs kept in the history (server start). */
+int guard_history_size();
+
 } // namespace pg_guard

@@ -13,6 +13,7 @@
  */
 #include "attempt.hpp"
 #include "boundary.hpp"
+#include "history.hpp"
 #include "launcher.hpp"
 #include "messages.hpp"
 #include "module.hpp"
@@ -225,7 +226,7 @@ void sleep_ms(long ms)
     pg_unreachable();
 }
 
-void run_attempts(const RunSpec &spec, AttemptLog *log)
+void run_attempts(const RunSpec &spec, AttemptLog *log, TimestampTz started)
 {
     WorkerRun *volatile current = nullptr;
     long queue_budget_ms = guard_queue_timeout_ms();
@@ -260,6 +261,7 @@ void run_attempts(const RunSpec &spec, AttemptLog *log)
         HOLD_INTERRUPTS();
         stop_worker_quietly(current);
         queue_leave();
+        history_record(spec, log->recs, log->n, started, RunOutcome::Error, geterrcode());
         RESUME_INTERRUPTS();
         PG_RE_THROW();
     }
@@ -296,13 +298,17 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     log.n = 0;
     log.recs = static_cast<AttemptRecord *>(palloc(sizeof(AttemptRecord) * log.capacity));
 
-    run_attempts(spec, &log);
+    run_attempts(spec, &log, start);
 
     const AttemptRecord &last = log.recs[log.n - 1];
     report_run(spec, log.recs, log.n,
                static_cast<double>(GetCurrentTimestamp() - start) / 1000.0);
-    if (!verdict_commits(last.verdict))
+    if (!verdict_commits(last.verdict)) {
+        history_record(spec, log.recs, log.n, start, RunOutcome::Shortfall,
+                       ERRCODE_INSUFFICIENT_RESOURCES);
         raise_shortfall(spec, log);
+    }
+    history_record(spec, log.recs, log.n, start, RunOutcome::Committed, 0);
 
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     Datum values[5];

@@ -9,9 +9,10 @@
  *     BecomeLockGroupLeader() in InitializeParallelDSM() and each parallel
  *     worker calls BecomeLockGroupMember() early in ParallelWorkerMain(), so
  *     PGPROC.lockGroupMembers (under the leader's lock partition lock) shows
- *     workers as they join.  Members >= the goal is a success at once; fewer
- *     members are only trusted after parallel_guard.settle_time, since
- *     launched workers join a few milliseconds late.
+ *     workers as they join.  For a query it is the fallback, used when the
+ *     exact count has not come parallel_guard.settle_time after the launch;
+ *     for an index build (no Gather) it is the only source: members >= the
+ *     goal is a success at once, fewer are trusted after settle_time.
  * pg_stat_activity is never read: it lags the lock group and costs a query.
  */
 #include "watcher.hpp"
@@ -202,9 +203,13 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
                 most_members = members;
                 if (members >= 0 && leader_seen == 0)
                     leader_seen = now;
-                int goal = std::min(v.planned, spec.target);
-                if (members >= goal ||
-                    (members >= 0 && TimestampDifferenceExceeds(leader_seen, now, settle_ms))) {
+                /*
+                 * The exact count normally follows the launch within a
+                 * millisecond (see worker.cpp); the lock group decides only
+                 * when it has not come by settle_time.  Committing waits for
+                 * the statement's end anyway, so waiting costs nothing there.
+                 */
+                if (members >= 0 && TimestampDifferenceExceeds(leader_seen, now, settle_ms)) {
                     count = members;
                     launch = leader_seen;
                     rec->launched = members;

@@ -1,0 +1,248 @@
+/*
+ * history.cpp: a shared-memory ring of the outcomes of recent guarded runs,
+ * readable as the view parallel_guard.history and cleared by
+ * parallel_guard.history_reset().
+ *
+ * Writers take the LWLock exclusively for a memcpy-sized moment; readers
+ * copy the ring under a shared lock and build the rows afterwards.
+ */
+#include "history.hpp"
+
+#include "boundary.hpp"
+#include "messages.hpp"
+#include "module.hpp"
+
+namespace pg_guard {
+
+namespace {
+
+constexpr int kStatementChars = 160; /* the statement's first line, truncated */
+constexpr int kAttemptsKept = 16;    /* per run; later attempts are counted only */
+
+struct HistoryEntry {
+    uint64 run_id; /* 0: empty slot */
+    TimestampTz started;
+    TimestampTz ended;
+    pid_t pid;
+    Oid database_id;
+    Oid user_id;
+    StatementKind kind;
+    int target;
+    int min;
+    int retries;
+    int attempts;
+    int planned[kAttemptsKept];
+    int launched[kAttemptsKept];
+    int achieved;
+    Verdict verdict;
+    RunOutcome outcome;
+    int sqlstate;
+    uint64 rows;
+    char statement[kStatementChars];
+};
+
+struct HistoryShared {
+    LWLock *lock;
+    uint64 next_run_id;
+    int size;
+    HistoryEntry entries[FLEXIBLE_ARRAY_MEMBER];
+};
+
+HistoryShared *history = nullptr;
+shmem_request_hook_type prev_shmem_request = nullptr;
+shmem_startup_hook_type prev_shmem_startup = nullptr;
+
+Size history_bytes()
+{
+    return add_size(offsetof(HistoryShared, entries),
+                    mul_size(static_cast<Size>(guard_history_size()), sizeof(HistoryEntry)));
+}
+
+void history_shmem_request()
+{
+    if (prev_shmem_request)
+        prev_shmem_request();
+    RequestAddinShmemSpace(history_bytes());
+    RequestNamedLWLockTranche("parallel_guard_history", 1);
+}
+
+void history_shmem_startup()
+{
+    bool found;
+    if (prev_shmem_startup)
+        prev_shmem_startup();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    history = static_cast<HistoryShared *>(
+        ShmemInitStruct("parallel_guard history", history_bytes(), &found));
+    if (!found) {
+        memset(history, 0, history_bytes());
+        history->lock = &(GetNamedLWLockTranche("parallel_guard_history"))->lock;
+        history->next_run_id = 1;
+        history->size = guard_history_size();
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+/* The statement's first non-empty line, without leading blanks. */
+void first_line(const char *sql, char *out, int outlen)
+{
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
+        sql++;
+    int n = 0;
+    while (sql[n] && sql[n] != '\n' && sql[n] != '\r')
+        n++;
+    n = pg_mbcliplen(sql, n, outlen - 1);
+    memcpy(out, sql, n);
+    out[n] = '\0';
+}
+
+const char *kind_name(StatementKind k)
+{
+    switch (k) {
+    case StatementKind::CreateTableAs: return "CREATE TABLE AS";
+    case StatementKind::SelectInto: return "SELECT INTO";
+    case StatementKind::CreateMatView: return "CREATE MATERIALIZED VIEW";
+    case StatementKind::RefreshMatView: return "REFRESH MATERIALIZED VIEW";
+    case StatementKind::CreateIndex: return "CREATE INDEX";
+    }
+    return "?";
+}
+
+const char *outcome_verdict(const HistoryEntry &e)
+{
+    if (e.outcome == RunOutcome::Error)
+        return e.sqlstate == ERRCODE_QUERY_CANCELED ? "cancelled" : "error";
+    return verdict_name(e.verdict);
+}
+
+Datum int_array(const int *values, int n)
+{
+    Datum *d = static_cast<Datum *>(palloc(sizeof(Datum) * Max(n, 1)));
+    for (int i = 0; i < n; i++)
+        d[i] = Int32GetDatum(values[i]);
+    return PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+}
+
+Datum history_view(FunctionCallInfo fcinfo)
+{
+    InitMaterializedSRF(fcinfo, 0);
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (!history)
+        return static_cast<Datum>(0);
+
+    int n = 0;
+    auto *copy = static_cast<HistoryEntry *>(palloc(sizeof(HistoryEntry) * history->size));
+    LWLockAcquire(history->lock, LW_SHARED);
+    for (int i = 0; i < history->size; i++)
+        if (history->entries[i].run_id != 0)
+            copy[n++] = history->entries[i];
+    LWLockRelease(history->lock);
+
+    for (int i = 0; i < n; i++) {
+        const HistoryEntry &e = copy[i];
+        constexpr int kCols = 18;
+        Datum v[kCols];
+        bool nulls[kCols];
+        memset(nulls, 0, sizeof(nulls));
+        int kept = Min(e.attempts, kAttemptsKept);
+        const char *db = get_database_name(e.database_id);
+        const char *user = GetUserNameFromId(e.user_id, true);
+
+        v[0] = Int64GetDatum(static_cast<int64>(e.run_id));
+        v[1] = TimestampTzGetDatum(e.started);
+        v[2] = TimestampTzGetDatum(e.ended);
+        v[3] = Int32GetDatum(e.pid);
+        v[4] = CStringGetTextDatum(db ? db : "?");
+        v[5] = CStringGetTextDatum(user ? user : "?");
+        v[6] = CStringGetTextDatum(kind_name(e.kind));
+        v[7] = CStringGetTextDatum(e.statement);
+        v[8] = Int32GetDatum(e.target);
+        v[9] = Int32GetDatum(e.min);
+        v[10] = Int32GetDatum(e.retries);
+        v[11] = Int32GetDatum(e.attempts);
+        v[12] = int_array(e.planned, kept);
+        v[13] = int_array(e.launched, kept);
+        v[14] = Int32GetDatum(e.achieved);
+        nulls[14] = e.outcome != RunOutcome::Committed;
+        v[15] = CStringGetTextDatum(outcome_verdict(e));
+        v[16] = CStringGetTextDatum(unpack_sql_state(e.sqlstate));
+        nulls[16] = e.outcome == RunOutcome::Committed;
+        v[17] = Int64GetDatum(static_cast<int64>(e.rows));
+        nulls[17] = e.outcome != RunOutcome::Committed;
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+    }
+    return static_cast<Datum>(0);
+}
+
+Datum history_reset(FunctionCallInfo)
+{
+    if (history) {
+        LWLockAcquire(history->lock, LW_EXCLUSIVE);
+        memset(history->entries, 0, sizeof(HistoryEntry) * static_cast<Size>(history->size));
+        LWLockRelease(history->lock);
+    }
+    return static_cast<Datum>(0);
+}
+
+} // namespace
+
+void history_preload_init()
+{
+    prev_shmem_request = shmem_request_hook;
+    shmem_request_hook = history_shmem_request;
+    prev_shmem_startup = shmem_startup_hook;
+    shmem_startup_hook = history_shmem_startup;
+}
+
+void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
+                    RunOutcome outcome, int sqlstate)
+{
+    if (!history || history->size == 0)
+        return;
+    HistoryEntry e;
+    memset(&e, 0, sizeof(e));
+    e.started = started;
+    e.ended = GetCurrentTimestamp();
+    e.pid = MyProcPid;
+    e.database_id = MyDatabaseId;
+    e.user_id = GetUserId();
+    e.kind = spec.kind;
+    e.target = spec.target;
+    e.min = spec.min;
+    e.retries = spec.retries;
+    e.attempts = n;
+    for (int i = 0; i < Min(n, kAttemptsKept); i++) {
+        e.planned[i] = recs[i].planned;
+        e.launched[i] = recs[i].launched;
+    }
+    if (n > 0) {
+        e.achieved = recs[n - 1].launched;
+        e.verdict = recs[n - 1].verdict;
+        e.rows = recs[n - 1].rows;
+    }
+    e.outcome = outcome;
+    e.sqlstate = sqlstate;
+    first_line(spec.sql, e.statement, kStatementChars);
+
+    LWLockAcquire(history->lock, LW_EXCLUSIVE);
+    e.run_id = history->next_run_id++;
+    history->entries[e.run_id % static_cast<uint64>(history->size)] = e;
+    LWLockRelease(history->lock);
+}
+
+} // namespace pg_guard
+
+extern "C" {
+PG_FUNCTION_INFO_V1(parallel_guard_history);
+PG_FUNCTION_INFO_V1(parallel_guard_history_reset);
+}
+
+Datum parallel_guard_history(PG_FUNCTION_ARGS)
+{
+    return pg_guard::cpp_call([&] { return pg_guard::history_view(fcinfo); });
+}
+
+Datum parallel_guard_history_reset(PG_FUNCTION_ARGS)
+{
+    return pg_guard::cpp_call([&] { return pg_guard::history_reset(fcinfo); });
+}
