@@ -96,18 +96,6 @@ void first_line(const char *sql, char *out, int outlen)
     out[n] = '\0';
 }
 
-const char *kind_name(StatementKind k)
-{
-    switch (k) {
-    case StatementKind::CreateTableAs: return "CREATE TABLE AS";
-    case StatementKind::SelectInto: return "SELECT INTO";
-    case StatementKind::CreateMatView: return "CREATE MATERIALIZED VIEW";
-    case StatementKind::RefreshMatView: return "REFRESH MATERIALIZED VIEW";
-    case StatementKind::CreateIndex: return "CREATE INDEX";
-    }
-    return "?";
-}
-
 const char *outcome_verdict(const HistoryEntry &e)
 {
     if (e.outcome == RunOutcome::Error)
@@ -154,7 +142,7 @@ Datum history_view(FunctionCallInfo fcinfo)
         v[3] = Int32GetDatum(e.pid);
         v[4] = CStringGetTextDatum(db ? db : "?");
         v[5] = CStringGetTextDatum(user ? user : "?");
-        v[6] = CStringGetTextDatum(kind_name(e.kind));
+        v[6] = CStringGetTextDatum(statement_kind_name(e.kind));
         v[7] = CStringGetTextDatum(e.statement);
         v[8] = Int32GetDatum(e.target);
         v[9] = Int32GetDatum(e.min);

@@ -153,10 +153,11 @@ void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double to
 {
     char *line = cpp_call([&] {
         const AttemptRecord &last = recs[n - 1];
-        return to_palloc((boost::format("parallel_guard: run attempts=%d/%d target=%d min=%d "
-                                        "planned=%d launched=%d verdict=%s rows=%llu "
+        return to_palloc((boost::format("parallel_guard: run kind=%s attempts=%d/%d target=%d "
+                                        "min=%d planned=%d launched=%d verdict=%s rows=%llu "
                                         "total_ms=%.3f") %
-                          n % spec.retries % spec.target % spec.min % last.planned %
+                          statement_kind_token(spec.kind) % n % spec.retries % spec.target %
+                          spec.min % last.planned %
                           last.launched % verdict_name(last.verdict) %
                           static_cast<unsigned long long>(last.rows) % total_ms)
                              .str());

@@ -134,6 +134,30 @@ void check_new_index(const IndexStmt *stmt)
 
 } // namespace
 
+const char *statement_kind_name(StatementKind kind)
+{
+    switch (kind) {
+    case StatementKind::CreateTableAs: return "CREATE TABLE AS";
+    case StatementKind::SelectInto: return "SELECT INTO";
+    case StatementKind::CreateMatView: return "CREATE MATERIALIZED VIEW";
+    case StatementKind::RefreshMatView: return "REFRESH MATERIALIZED VIEW";
+    case StatementKind::CreateIndex: return "CREATE INDEX";
+    }
+    return "?";
+}
+
+const char *statement_kind_token(StatementKind kind)
+{
+    switch (kind) {
+    case StatementKind::CreateTableAs: return "create_table_as";
+    case StatementKind::SelectInto: return "select_into";
+    case StatementKind::CreateMatView: return "create_materialized_view";
+    case StatementKind::RefreshMatView: return "refresh_materialized_view";
+    case StatementKind::CreateIndex: return "create_index";
+    }
+    return "?";
+}
+
 int index_planned_workers(const GuardedStatement &st, int max_workers)
 {
     const auto *stmt = castNode(IndexStmt, st.raw->stmt);

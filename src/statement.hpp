@@ -33,6 +33,10 @@ GuardedStatement parse_guarded_statement(const char *sql);
  * the worker's lock group only, and max_parallel_maintenance_workers (not
  * max_parallel_workers_per_gather) sizes them.
  */
+/* "CREATE TABLE AS", ...; and the same as a log token: "create_table_as". */
+const char *statement_kind_name(StatementKind kind);
+const char *statement_kind_token(StatementKind kind);
+
 inline bool counted_by_lock_group(StatementKind kind)
 {
     return kind == StatementKind::CreateIndex;

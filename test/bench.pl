@@ -84,7 +84,7 @@ my %runs_by_pid;
             push @{ $open{$pid} }, { n => $1, of => $2, wpid => $3, planned => $4, launched => $5,
                                      verdict => $8, counted => $9, verdict_ms => $10,
                                      elapsed_ms => $11 };
-        } elsif ($l =~ /parallel_guard: run attempts=(\d+)\/(\d+) target=(\d+) min=(\d+) planned=(-?\d+) launched=(-?\d+) verdict=(\w+) rows=(\d+) total_ms=([\d.]+)/) {
+        } elsif ($l =~ /parallel_guard: run kind=\w+ attempts=(\d+)\/(\d+) target=(\d+) min=(\d+) planned=(-?\d+) launched=(-?\d+) verdict=(\w+) rows=(\d+) total_ms=([\d.]+)/) {
             my $atts = delete $open{$pid} // [];
             push @problems, "log: run line of backend $pid says $1 attempts, " . scalar(@$atts) .
                             " attempt lines seen" if $1 != @$atts;

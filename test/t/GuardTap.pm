@@ -140,7 +140,7 @@ sub parse_runs
 	my ($log) = @_;
 	my @runs;
 	while ($log =~
-		m/LOG:  parallel_guard: run attempts=(\d+)\/(\d+) target=(\d+) min=(\d+) planned=(-?\d+) launched=(-?\d+) verdict=(\w+) rows=(\d+)/g
+		m/LOG:  parallel_guard: run kind=\w+ attempts=(\d+)\/(\d+) target=(\d+) min=(\d+) planned=(-?\d+) launched=(-?\d+) verdict=(\w+) rows=(\d+)/g
 	  )
 	{
 		push @runs,
