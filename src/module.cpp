@@ -48,10 +48,12 @@ void _PG_init(void)
         "0 disables the waiting. Needs parallel_guard in shared_preload_libraries.",
         &queue_timeout_ms, 5 * 60 * 1000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
-    DefineCustomIntVariable(
-        "parallel_guard.history_size", "How many finished guarded runs the history keeps.",
-        "Kept in shared memory; needs parallel_guard in shared_preload_libraries.",
-        &history_size, 200, 0, 100000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    /* A server-start setting can only exist when loaded at server start. */
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomIntVariable(
+            "parallel_guard.history_size", "How many finished guarded runs the history keeps.",
+            "Kept in shared memory; needs parallel_guard in shared_preload_libraries.",
+            &history_size, 200, 0, 100000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("parallel_guard");
 
     if (process_shared_preload_libraries_in_progress) {
