@@ -49,39 +49,6 @@ struct HistoryShared {
 };
 
 HistoryShared *history = nullptr;
-shmem_request_hook_type prev_shmem_request = nullptr;
-shmem_startup_hook_type prev_shmem_startup = nullptr;
-
-Size history_bytes()
-{
-    return add_size(offsetof(HistoryShared, entries),
-                    mul_size(static_cast<Size>(guard_history_size()), sizeof(HistoryEntry)));
-}
-
-void history_shmem_request()
-{
-    if (prev_shmem_request)
-        prev_shmem_request();
-    RequestAddinShmemSpace(history_bytes());
-    RequestNamedLWLockTranche("parallel_guard_history", 1);
-}
-
-void history_shmem_startup()
-{
-    bool found;
-    if (prev_shmem_startup)
-        prev_shmem_startup();
-    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    history = static_cast<HistoryShared *>(
-        ShmemInitStruct("parallel_guard history", history_bytes(), &found));
-    if (!found) {
-        memset(history, 0, history_bytes());
-        history->lock = &(GetNamedLWLockTranche("parallel_guard_history"))->lock;
-        history->next_run_id = 1;
-        history->size = guard_history_size();
-    }
-    LWLockRelease(AddinShmemInitLock);
-}
 
 /* The statement's first non-empty line, without leading blanks. */
 void first_line(const char *sql, char *out, int outlen)
@@ -174,12 +141,23 @@ Datum history_reset(FunctionCallInfo)
 
 } // namespace
 
-void history_preload_init()
+Size history_shmem_size()
 {
-    prev_shmem_request = shmem_request_hook;
-    shmem_request_hook = history_shmem_request;
-    prev_shmem_startup = shmem_startup_hook;
-    shmem_startup_hook = history_shmem_startup;
+    return add_size(offsetof(HistoryShared, entries),
+                    mul_size(static_cast<Size>(guard_history_size()), sizeof(HistoryEntry)));
+}
+
+void history_shmem_init()
+{
+    bool found;
+    history = static_cast<HistoryShared *>(
+        ShmemInitStruct("parallel_guard history", history_shmem_size(), &found));
+    if (!found) {
+        memset(history, 0, history_shmem_size());
+        history->lock = &(GetNamedLWLockTranche("parallel_guard"))[1].lock;
+        history->next_run_id = 1;
+        history->size = guard_history_size();
+    }
 }
 
 void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,

@@ -11,7 +11,10 @@
 
 namespace pg_guard {
 
-void history_preload_init();
+/* Shared memory, reserved and set up by module.cpp's hooks (the second lock
+ * of tranche "parallel_guard"). */
+Size history_shmem_size();
+void history_shmem_init();
 
 /* How a run ended. */
 enum class RunOutcome : int { Committed = 0, Shortfall, Error };

@@ -14,6 +14,27 @@ PGDLLEXPORT void _PG_init(void);
 
 namespace {
 int settle_time_ms = 200;
+shmem_request_hook_type prev_shmem_request = nullptr;
+shmem_startup_hook_type prev_shmem_startup = nullptr;
+
+/* The queue and the history live in shared memory reserved at server start. */
+void guard_shmem_request()
+{
+    if (prev_shmem_request)
+        prev_shmem_request();
+    RequestAddinShmemSpace(add_size(pg_guard::queue_shmem_size(), pg_guard::history_shmem_size()));
+    RequestNamedLWLockTranche("parallel_guard", 2); /* the queue's, the history's */
+}
+
+void guard_shmem_startup()
+{
+    if (prev_shmem_startup)
+        prev_shmem_startup();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    pg_guard::queue_shmem_init();
+    pg_guard::history_shmem_init();
+    LWLockRelease(AddinShmemInitLock);
+}
 int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
 }
@@ -57,7 +78,9 @@ void _PG_init(void)
     MarkGUCPrefixReserved("parallel_guard");
 
     if (process_shared_preload_libraries_in_progress) {
-        pg_guard::queue_preload_init();
-        pg_guard::history_preload_init();
+        prev_shmem_request = shmem_request_hook;
+        shmem_request_hook = guard_shmem_request;
+        prev_shmem_startup = shmem_startup_hook;
+        shmem_startup_hook = guard_shmem_startup;
     }
 }

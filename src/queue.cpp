@@ -56,40 +56,30 @@ struct QueueShared {
 QueueShared *queue = nullptr;
 QueueEntry *mine = nullptr; /* this backend's entry while it is queued */
 bool exit_callback_set = false;
-shmem_request_hook_type prev_shmem_request = nullptr;
-shmem_startup_hook_type prev_shmem_startup = nullptr;
-
 constexpr long kQueuePollMs = 20; /* other queries' workers end without telling us */
 
-Size queue_size()
+} // namespace
+
+Size queue_shmem_size()
 {
     return add_size(offsetof(QueueShared, entries),
                     mul_size(static_cast<Size>(MaxBackends), sizeof(QueueEntry)));
 }
 
-void queue_shmem_request()
-{
-    if (prev_shmem_request)
-        prev_shmem_request();
-    RequestAddinShmemSpace(queue_size());
-    RequestNamedLWLockTranche("parallel_guard", 1);
-}
-
-void queue_shmem_startup()
+void queue_shmem_init()
 {
     bool found;
-    if (prev_shmem_startup)
-        prev_shmem_startup();
-    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    queue = static_cast<QueueShared *>(ShmemInitStruct("parallel_guard queue", queue_size(), &found));
+    queue = static_cast<QueueShared *>(
+        ShmemInitStruct("parallel_guard queue", queue_shmem_size(), &found));
     if (!found) {
-        memset(queue, 0, queue_size());
+        memset(queue, 0, queue_shmem_size());
         queue->lock = &(GetNamedLWLockTranche("parallel_guard"))->lock;
         queue->next_ticket = 1;
         queue->nentries = MaxBackends;
     }
-    LWLockRelease(AddinShmemInitLock);
 }
+
+namespace {
 
 bool entry_alive(const QueueEntry &e)
 {
@@ -172,14 +162,6 @@ void leave_at_exit(int, Datum)
 }
 
 } // namespace
-
-void queue_preload_init()
-{
-    prev_shmem_request = shmem_request_hook;
-    shmem_request_hook = queue_shmem_request;
-    prev_shmem_startup = shmem_startup_hook;
-    shmem_startup_hook = queue_shmem_startup;
-}
 
 bool queue_available()
 {

@@ -11,8 +11,10 @@
 
 namespace pg_guard {
 
-/* Called from _PG_init while shared_preload_libraries are loaded. */
-void queue_preload_init();
+/* Shared memory, reserved and set up by module.cpp's hooks (lock tranche
+ * "parallel_guard"). */
+Size queue_shmem_size();
+void queue_shmem_init();
 
 bool queue_available();
 
