@@ -81,9 +81,21 @@ void queue_shmem_init()
 
 namespace {
 
+/*
+ * Is a process using this PGPROC now?  PostgreSQL 15's ProcKill leaves pid,
+ * isBackgroundWorker and (for the last member of a group whose leader exited
+ * first) lockGroupLeader as they were; only the shared latch is disowned.
+ * The latch owner is therefore the liveness test.
+ */
+bool proc_in_use(const PGPROC *proc, int pid)
+{
+    int owner = *static_cast<const volatile int *>(&proc->procLatch.owner_pid);
+    return owner != 0 && (pid == 0 || owner == pid);
+}
+
 bool entry_alive(const QueueEntry &e)
 {
-    return e.state != QueueState::Free && ProcGlobal->allProcs[e.procno].pid == e.pid;
+    return e.state != QueueState::Free && proc_in_use(&ProcGlobal->allProcs[e.procno], e.pid);
 }
 
 /* Parallel workers that have joined some lock group, and background workers. */
@@ -92,7 +104,7 @@ void count_running(int *parallel_workers, int *background_workers)
     int pw = 0, bw = 0;
     for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
         const PGPROC *proc = &ProcGlobal->allProcs[i];
-        if (proc->pid == 0)
+        if (proc->pid == 0 || !proc_in_use(proc, 0))
             continue;
         if (proc->isBackgroundWorker)
             bw++;
