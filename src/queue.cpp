@@ -98,7 +98,8 @@ bool entry_alive(const QueueEntry &e)
     return e.state != QueueState::Free && proc_in_use(&ProcGlobal->allProcs[e.procno], e.pid);
 }
 
-/* Parallel workers that have joined some lock group, and background workers. */
+/* Parallel workers that have joined some lock group, and background workers
+ * (processes holding a max_worker_processes slot). */
 void count_running(int *parallel_workers, int *background_workers)
 {
     int pw = 0, bw = 0;
@@ -106,7 +107,9 @@ void count_running(int *parallel_workers, int *background_workers)
         const PGPROC *proc = &ProcGlobal->allProcs[i];
         if (proc->pid == 0 || !proc_in_use(proc, 0))
             continue;
-        if (proc->isBackgroundWorker)
+        /* isBackgroundWorker is also true of auxiliary processes; the
+         * free list a PGPROC belongs to says whether it is a worker slot's. */
+        if (proc->procgloballist == &ProcGlobal->bgworkerFreeProcs)
             bw++;
         const PGPROC *leader = proc->lockGroupLeader;
         if (leader != nullptr && leader != proc)
