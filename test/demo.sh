@@ -46,9 +46,37 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 echo "parallel workers busy before the guarded call: $n"
-psql_pg <<'SQL'
+echo "the guarded call waits in the queue (parallel_guard is preloaded) instead of launching short:"
+psql_pg <<'SQL' &
 SELECT * FROM parallel_guard.run(
   'CREATE TABLE daily_2 AS SELECT store, count(*), sum(amount) FROM sales GROUP BY store',
+  target => 4, min => 2, retries => 10, delay => '1 second');
+SQL
+guarded=$!
+sleep 0.5
+psql_pg -c "SELECT pid, database, queue_position, target, workers_held, attempt, state FROM parallel_guard.queue"
+wait "$guarded"
+wait "$busy" || true
+
+say "2b. the same with queuing switched off for the session: short attempts are rolled back and retried"
+psql_pg -q >/dev/null <<'SQL' &
+SET max_parallel_workers_per_gather = 6;
+SET parallel_setup_cost = 0;
+SET min_parallel_table_scan_size = 0;
+ALTER TABLE sales SET (parallel_workers = 6);
+SELECT count(*) FROM sales a, generate_series(1, 8) g WHERE a.amount + g > 0;
+ALTER TABLE sales SET (parallel_workers = 4);
+SQL
+busy=$!
+for _ in $(seq 1 50); do
+    n=$(psql_pg -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")
+    [ "$n" -ge 6 ] && break
+    sleep 0.1
+done
+psql_pg <<'SQL'
+SET parallel_guard.queue_timeout = 0;
+SELECT * FROM parallel_guard.run(
+  'CREATE TABLE daily_2b AS SELECT store, count(*), sum(amount) FROM sales GROUP BY store',
   target => 4, min => 2, retries => 10, delay => '1 second');
 SQL
 wait "$busy" || true
@@ -73,6 +101,9 @@ SQL
 
 say "tables now present (no leftovers from rolled-back attempts)"
 psql_pg -c "SELECT relname, n_live_tup FROM pg_stat_user_tables ORDER BY relname"
+
+say "the history of the guarded runs (shared memory, parallel_guard.history)"
+psql_pg -c "SELECT run_id, statement, attempts, planned, launched, achieved_workers, verdict, sqlstate, row_count FROM parallel_guard.history ORDER BY run_id"
 
 say "the server log's parallel_guard lines"
 sleep 0.5
