@@ -1,0 +1,59 @@
+-- test/clients/psql/guarded_ctas.sql: a nightly CREATE TABLE AS, guarded.
+--
+-- Run by run.sh next to it (which turns the error into an exit code), or by
+-- hand:
+--   psql -X -v target_table=daily_summary -f guarded_ctas.sql
+--   psql -X -v target_table=daily_summary -v force_shortfall=1 -f guarded_ctas.sql
+-- Connection settings come from the usual PGHOST, PGPORT, PGUSER, PGDATABASE.
+-- The caller needs EXECUTE on parallel_guard.run() (a superuser has it).
+--
+-- ON_ERROR_STOP makes psql stop at the first error and exit with code 3, so
+-- a guard that cannot get its workers (SQLSTATE 53000) fails the job.
+\set ON_ERROR_STOP 1
+-- VERBOSITY verbose prints the SQLSTATE: "ERROR:  53000: only 1 parallel ..."
+\set VERBOSITY verbose
+\if :{?target_table}
+\else
+  \set target_table daily_summary_psql
+\endif
+\if :{?force_shortfall}
+\else
+  \set force_shortfall 0
+\endif
+
+-- The sample source: 200k rows whose scans are planned with 4 workers.
+SET client_min_messages = warning;
+CREATE TABLE IF NOT EXISTS client_demo_src AS
+  SELECT g AS k, g % 10 AS grp, md5(g::text) AS payload
+  FROM generate_series(1, 200000) AS g;
+ALTER TABLE client_demo_src SET (parallel_workers = 4);
+ANALYZE client_demo_src;
+-- Yesterday's output goes before today's run (the guard never drops anything).
+DROP TABLE IF EXISTS :"target_table";
+RESET client_min_messages;
+
+-- Plan in parallel even for this small table.  The guarded statement runs
+-- with the caller's settings.
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+
+\if :force_shortfall
+  -- Simulate a busy pool: this session may use one parallel worker only, and
+  -- the single attempt needs two.  The guard fails with SQLSTATE 53000.
+  SET max_parallel_workers = 1;
+  \set min 2
+  \set retries 1
+\else
+  \set min 2
+  \set retries 5
+\endif
+
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count
+FROM parallel_guard.run(
+       format('CREATE TABLE %I AS SELECT k, grp, payload FROM client_demo_src WHERE k %% 2 = 0',
+              :'target_table'),
+       target => 4, min => :min, retries => :retries, delay => '2 seconds')
+\gset
+
+\echo guarded_ctas (psql): table=:target_table achieved_workers=:achieved_workers attempts=:attempts target_met=:target_met planned_workers=:planned_workers row_count=:row_count

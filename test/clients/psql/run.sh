@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# test/clients/psql/run.sh: run guarded_ctas.sql as a batch job step.
+#
+#   run.sh [--force-shortfall] [TARGET_TABLE]
+#
+# Connection: PGHOST, PGPORT, PGUSER, PGDATABASE (libpq's variables); PSQL
+# names the psql binary (default: psql on PATH).
+# Exit code: 0 when the table was created; 75 (EX_TEMPFAIL, "try again
+# later") when the guard could not get the workers (SQLSTATE 53000); psql's
+# own exit code (3 for an SQL error in the script) for anything else.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+force=0
+if [ "${1:-}" = --force-shortfall ]; then force=1; shift; fi
+table=${1:-daily_summary_psql}
+
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
+
+# psql's stdout goes through; its stderr (NOTICEs, the error) goes through
+# too as it comes, and is kept in $err.
+{
+    "${PSQL:-psql}" -X -q -v target_table="$table" -v force_shortfall="$force" \
+        -f "$here/guarded_ctas.sql" 2>&1 1>&3 3>&- | tee "$err" >&2 3>&-
+    rc=${PIPESTATUS[0]}
+} 3>&1
+[ "$rc" -eq 0 ] && exit 0
+
+# VERBOSITY verbose: "psql:FILE:LINE: ERROR:  53000: only 1 parallel workers ..."
+sqlstate=$(sed -n 's/.*ERROR:  \([0-9A-Z]\{5\}\): .*/\1/p' "$err" | head -n 1)
+echo "guarded_ctas (psql): FAILED: SQLSTATE ${sqlstate:-unknown}, psql exit code $rc" >&2
+if [ "$sqlstate" = 53000 ]; then
+    exit 75
+fi
+exit "$rc"
