@@ -4,7 +4,9 @@
 # As root on a fresh Debian 12 machine: installs what is missing, builds and
 # installs the extension, runs the pg_regress suite (sql/, expected/) on a
 # throwaway cluster, then the TAP suite (test/t/*.pl, each test starts its
-# own clusters), and stops everything it started, even on failure.
+# own clusters), then test/package_check.sh (META.json, make dist, the .deb
+# built, installed and loaded, the psql, JDBC and psycopg2 client examples),
+# and stops everything it started, even on failure.
 # Prints "N passed, N failed" at the end and exits non-zero on any failure.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -52,6 +54,19 @@ if [ "$tap_ok" != 1 ]; then
         [ -f "$f" ] && { echo "---- $f"; tail -n 30 "$f"; }
     done
 fi
+
+log "packaging and client examples (test/package_check.sh)"
+if bash "$REPO/test/package_check.sh" >"$WORK/package.out" 2>&1; then
+    pkg_ok=1
+else
+    pkg_ok=0
+fi
+cat "$WORK/package.out"
+p_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/package.out" | tail -n 1)
+p_pass=$(echo "${p_line:-0 passed, 0 failed}" | awk '{print $1}')
+p_fail=$(echo "${p_line:-0 passed, 0 failed}" | awk '{print $3}')
+passed=$((passed + p_pass)); failed=$((failed + p_fail))
+[ "$pkg_ok" = 1 ] || [ "$p_fail" -gt 0 ] || failed=$((failed + 1))
 
 echo
 echo "$passed passed, $failed failed"
