@@ -38,6 +38,9 @@ SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', min 
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', target => 2, min => 3) $$);
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', retries => 0) $$);
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', delay => '-1 s') $$);
+-- Delays whose milliseconds do not fit (the sign must not flip on overflow).
+SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', delay => '1000000 years') $$);
+SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', delay => '-1000000 years') $$);
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', target => NULL) $$);
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', min => NULL) $$);
 SELECT try_sql($$ SELECT parallel_guard.run('CREATE TABLE a12 AS SELECT 1', retries => NULL) $$);

@@ -11,6 +11,7 @@
  * statement's own error), the current worker is terminated and waited for
  * before the error leaves this function.
  */
+#include <algorithm>
 #include "attempt.hpp"
 #include "boundary.hpp"
 #include "history.hpp"
@@ -64,11 +65,18 @@ int int_arg(FunctionCallInfo fcinfo, int i, const char *name)
     pg_unreachable();
 }
 
-long interval_ms(const Interval *iv)
+/* The interval in milliseconds; false when it does not fit (years on end). */
+bool interval_ms(const Interval *iv, long *ms)
 {
-    int64 usecs = iv->time + static_cast<int64>(iv->day) * USECS_PER_DAY +
-                  static_cast<int64>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
-    return static_cast<long>(usecs / 1000);
+    int64 months_us, days_us, usecs;
+    if (__builtin_mul_overflow(static_cast<int64>(iv->month), DAYS_PER_MONTH * USECS_PER_DAY,
+                               &months_us) ||
+        __builtin_mul_overflow(static_cast<int64>(iv->day), USECS_PER_DAY, &days_us) ||
+        __builtin_add_overflow(months_us, days_us, &usecs) ||
+        __builtin_add_overflow(usecs, iv->time, &usecs))
+        return false;
+    *ms = static_cast<long>(usecs / 1000);
+    return true;
 }
 
 RunSpec read_arguments(FunctionCallInfo fcinfo)
@@ -98,7 +106,9 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
         bad_argument(psprintf("retries must be at least 1, not %d", spec.retries),
                      "retries counts every attempt, the first included: 1 means a single "
                      "attempt and no retry.");
-    spec.delay_ms = interval_ms(delay);
+    if (!interval_ms(delay, &spec.delay_ms))
+        ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                        errmsg("delay of parallel_guard.run() is out of range")));
     if (spec.delay_ms < 0)
         bad_argument("delay must not be negative", nullptr);
 
@@ -160,12 +170,16 @@ void warn_about_transaction()
 
 void sleep_ms(long ms)
 {
-    TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+    /* A delay of centuries is allowed (statement_timeout still applies): saturate. */
+    TimestampTz start = GetCurrentTimestamp();
+    TimestampTz end = ms > (PG_INT64_MAX - start) / 1000 ? PG_INT64_MAX
+                                                         : TimestampTzPlusMilliseconds(start, ms);
     for (;;) {
         TimestampTz now = GetCurrentTimestamp();
         if (now >= end)
             return;
-        long left = static_cast<long>((end - now + 999) / 1000);
+        /* WaitLatch takes at most INT_MAX ms: wake up hourly on long waits. */
+        long left = static_cast<long>(std::min<int64>((end - now + 999) / 1000, 3600 * 1000));
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
                          PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
