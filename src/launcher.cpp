@@ -180,6 +180,13 @@ void request_commit(WorkerRun *w)
     wake_proc(procno);
 }
 
+void signal_worker(WorkerRun *w, int signo)
+{
+    pid_t pid;
+    if (!w->exited && GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STARTED)
+        kill(pid, signo);
+}
+
 void request_abort(WorkerRun *w)
 {
     SpinLockAcquire(&w->shared->mutex);
@@ -190,9 +197,7 @@ void request_abort(WorkerRun *w)
     wake_proc(procno);
 
     /* Cancel the running statement; the pid is current while the slot says so. */
-    pid_t pid;
-    if (!w->exited && GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STARTED)
-        kill(pid, SIGINT);
+    signal_worker(w, SIGINT);
 }
 
 void wait_worker_exit(WorkerRun *w)

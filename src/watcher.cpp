@@ -131,6 +131,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
     long settle_ms = guard_settle_time_ms();
     TimestampTz last_lock_check = start;
     bool committing = false;
+    bool forwarded = false; /* a cancel or terminate passed on to the worker */
 
     rec->verdict = Verdict::Pending;
     rec->planned = -1;
@@ -250,6 +251,18 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
         }
         if (stopped)
             break;
+        /*
+         * Held interrupts must not make the caller unkillable while the
+         * worker commits (a synchronous-replication wait can last forever):
+         * pass a cancel or terminate on to the worker, which then behaves as
+         * the plain statement would (it stops waiting with PostgreSQL's
+         * WARNING when it has already committed locally, or rolls back).
+         * Its answer still decides what the caller reports.
+         */
+        if (committing && !forwarded && (QueryCancelPending || ProcDiePending)) {
+            forwarded = true;
+            signal_worker(w, ProcDiePending ? SIGTERM : SIGINT);
+        }
         if (w->pid > 0 && TimestampDifferenceExceeds(last_lock_check, now, kLockCheckMs)) {
             last_lock_check = now;
             if (worker_waits_for_caller(w->pid))
