@@ -65,17 +65,22 @@ int int_arg(FunctionCallInfo fcinfo, int i, const char *name)
     pg_unreachable();
 }
 
-/* The interval in milliseconds; false when it does not fit (years on end). */
+/*
+ * The interval in milliseconds, counted in milliseconds (not microseconds) so
+ * that every interval fits: at most about 5.8e18 ms for 178 million years.
+ * False only if that ever stopped being so.
+ */
 bool interval_ms(const Interval *iv, long *ms)
 {
-    int64 months_us, days_us, usecs;
-    if (__builtin_mul_overflow(static_cast<int64>(iv->month), DAYS_PER_MONTH * USECS_PER_DAY,
-                               &months_us) ||
-        __builtin_mul_overflow(static_cast<int64>(iv->day), USECS_PER_DAY, &days_us) ||
-        __builtin_add_overflow(months_us, days_us, &usecs) ||
-        __builtin_add_overflow(usecs, iv->time, &usecs))
+    int64 months_ms, days_ms, total;
+    if (__builtin_mul_overflow(static_cast<int64>(iv->month),
+                               static_cast<int64>(DAYS_PER_MONTH) * SECS_PER_DAY * 1000, &months_ms) ||
+        __builtin_mul_overflow(static_cast<int64>(iv->day), static_cast<int64>(SECS_PER_DAY) * 1000,
+                               &days_ms) ||
+        __builtin_add_overflow(months_ms, days_ms, &total) ||
+        __builtin_add_overflow(total, iv->time / 1000, &total))
         return false;
-    *ms = static_cast<long>(usecs / 1000);
+    *ms = static_cast<long>(total);
     return true;
 }
 
