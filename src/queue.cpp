@@ -44,6 +44,8 @@ struct QueueEntry {
     uint64 ticket;
     TimestampTz waiting_since;
     int worker_procno; /* the current attempt's guard worker, or -1 */
+    int launched;      /* parallel workers the running attempt launched */
+    int joined_max;    /* the most of them seen in its lock group so far */
 };
 
 struct QueueShared {
@@ -147,9 +149,21 @@ bool pool_has_room(int target)
     target = std::min(target, max_parallel_workers);
     int running_pw, running_bw, reserved = 0;
     count_running(&running_pw, &running_bw);
-    for (int i = 0; i < queue->nentries; i++)
-        if (queue->entries[i].state == QueueState::Launching)
-            reserved += queue->entries[i].target + 1;
+    for (int i = 0; i < queue->nentries; i++) {
+        QueueEntry &e = queue->entries[i];
+        if (e.state == QueueState::Launching)
+            reserved += e.target + 1;
+        else if (e.state == QueueState::Running && e.worker_procno >= 0 && e.launched > 0) {
+            /*
+             * The verdict comes as soon as the workers are registered, before
+             * they have started and joined the lock group: until they show
+             * up there, they are reserved, or the next run in line would see
+             * room that is not there and launch short.
+             */
+            e.joined_max = std::max(e.joined_max, lock_group_workers(e.worker_procno));
+            reserved += std::max(0, e.launched - e.joined_max);
+        }
+    }
     int free_parallel = max_parallel_workers - running_pw - reserved;
     int free_slots = max_worker_processes - running_bw - reserved;
     return free_parallel >= target && free_slots >= target + 1;
@@ -209,6 +223,8 @@ void queue_join(const RunSpec &spec)
         mine->ticket = queue->next_ticket++;
         mine->waiting_since = GetCurrentTimestamp();
         mine->worker_procno = -1;
+        mine->launched = 0;
+        mine->joined_max = 0;
     }
     LWLockRelease(queue->lock);
 }
@@ -256,12 +272,14 @@ bool queue_wait_turn(const RunSpec &spec, int attempt, long *budget_ms)
     }
 }
 
-void queue_attempt_decided(int worker_procno, bool short_attempt)
+void queue_attempt_decided(int worker_procno, bool short_attempt, int launched)
 {
     if (!queue || !mine)
         return;
     LWLockAcquire(queue->lock, LW_EXCLUSIVE);
     mine->worker_procno = short_attempt ? -1 : worker_procno;
+    mine->launched = short_attempt ? 0 : launched;
+    mine->joined_max = 0;
     mine->state = short_attempt ? QueueState::Waiting : QueueState::Running;
     wake_head();
     LWLockRelease(queue->lock);

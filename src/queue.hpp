@@ -32,7 +32,7 @@ bool queue_wait_turn(const RunSpec &spec, int attempt, long *budget_ms);
 
 /* The attempt's verdict is made: its workers are visible now.  worker_procno
  * is the guard worker's, for the queue view; short = back to waiting. */
-void queue_attempt_decided(int worker_procno, bool short_attempt);
+void queue_attempt_decided(int worker_procno, bool short_attempt, int launched);
 
 /* Leave the queue (idempotent; also done at process exit). */
 void queue_leave();

@@ -227,7 +227,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
                 rec->verdict = verdict;
                 rec->verdict_ms = launch ? ms_between(launch, now) : 0.0;
                 rec->elapsed_ms = ms_between(start, now);
-                queue_attempt_decided(v.worker_procno, verdict == Verdict::Short);
+                queue_attempt_decided(v.worker_procno, verdict == Verdict::Short, rec->launched);
                 if (!verdict_commits(verdict) && verdict != Verdict::Failed)
                     request_abort(w);
                 if (verdict != Verdict::Failed)
