@@ -30,8 +30,10 @@ SELECT * FROM parallel_guard.run(
   target => 4, min => 2, retries => 5, delay => '1 second');
 SQL
 
-say "2. the pool is busy: another job's parallel query holds 6 of the 8 workers for a few seconds"
-psql_pg -q >/dev/null <<'SQL' &
+# Another job's ordinary parallel query takes 6 of the 8 workers for a few
+# seconds, in the background (its PID in $busy); returns once they run.
+hold_six_workers() {
+    psql_pg -q >/dev/null <<'SQL' &
 SET max_parallel_workers_per_gather = 6;
 SET parallel_setup_cost = 0;
 SET min_parallel_table_scan_size = 0;
@@ -39,12 +41,16 @@ ALTER TABLE sales SET (parallel_workers = 6);
 SELECT count(*) FROM sales a, generate_series(1, 8) g WHERE a.amount + g > 0;
 ALTER TABLE sales SET (parallel_workers = 4);
 SQL
-busy=$!
-for _ in $(seq 1 50); do
-    n=$(psql_pg -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")
-    [ "$n" -ge 6 ] && break
-    sleep 0.1
-done
+    busy=$!
+    for _ in $(seq 1 50); do
+        n=$(psql_pg -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")
+        [ "$n" -ge 6 ] && break
+        sleep 0.1
+    done
+}
+
+say "2. the pool is busy: another job's parallel query holds 6 of the 8 workers for a few seconds"
+hold_six_workers
 echo "parallel workers busy before the guarded call: $n"
 echo "the guarded call waits in the queue (parallel_guard is preloaded) instead of launching short:"
 psql_pg <<'SQL' &
@@ -59,20 +65,7 @@ wait "$guarded"
 wait "$busy" || true
 
 say "2b. the same with queuing switched off for the session: short attempts are rolled back and retried"
-psql_pg -q >/dev/null <<'SQL' &
-SET max_parallel_workers_per_gather = 6;
-SET parallel_setup_cost = 0;
-SET min_parallel_table_scan_size = 0;
-ALTER TABLE sales SET (parallel_workers = 6);
-SELECT count(*) FROM sales a, generate_series(1, 8) g WHERE a.amount + g > 0;
-ALTER TABLE sales SET (parallel_workers = 4);
-SQL
-busy=$!
-for _ in $(seq 1 50); do
-    n=$(psql_pg -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")
-    [ "$n" -ge 6 ] && break
-    sleep 0.1
-done
+hold_six_workers
 psql_pg <<'SQL'
 SET parallel_guard.queue_timeout = 0;
 SELECT * FROM parallel_guard.run(
