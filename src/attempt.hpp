@@ -27,14 +27,14 @@ struct RunSpec {
     int retries; /* attempts in all, the first included */
     long delay_ms;
     StatementKind kind;
-    int per_gather;  /* max_parallel_workers_per_gather for the statement, or -1 */
-    int maintenance; /* max_parallel_maintenance_workers for the statement, or -1 */
+    int per_gather;    /* max_parallel_workers_per_gather for the statement, or -1 */
+    int maintenance;   /* max_parallel_maintenance_workers for the statement, or -1 */
     int index_planned; /* CREATE INDEX: workers its build will ask for, -1 unknown */
 };
 
 struct AttemptRecord {
-    int number; /* 1-based */
-    int planned; /* -1: not known (not planned yet, or an index build) */
+    int number;   /* 1-based */
+    int planned;  /* -1: not known (not planned yet, or an index build) */
     int launched; /* at the verdict; -1 unknown */
     bool exact;   /* launched read from the Gather, not counted in the lock group */
     Verdict verdict;

@@ -41,8 +41,7 @@ private:
 /* Keep an exception's text without allocating (we are inside a catch). */
 const char *keep_exception_text(const char *text) noexcept;
 
-template <typename F>
-auto cpp_call(F &&f) -> decltype(f())
+template <typename F> auto cpp_call(F &&f) -> decltype(f())
 {
     const char *failure = nullptr;
     ErrorData *pg_failure = nullptr;
@@ -64,8 +63,7 @@ auto cpp_call(F &&f) -> decltype(f())
 /* Runs fn(arg) under PG_TRY; on ERROR returns false and the copied error. */
 bool pg_try(void (*fn)(void *), void *arg, ErrorData **edata);
 
-template <typename F>
-void pg_call(F &&f)
+template <typename F> void pg_call(F &&f)
 {
     ErrorData *edata = nullptr;
     auto trampoline = [](void *p) { (*static_cast<F *>(p))(); };

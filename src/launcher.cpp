@@ -17,7 +17,7 @@ namespace pg_guard {
 
 namespace {
 
-constexpr long kSafetyWaitMs = 100; /* latches wake us; this only bounds a lost wakeup */
+constexpr long kSafetyWaitMs = 100;  /* latches wake us; this only bounds a lost wakeup */
 constexpr long kAbortGraceMs = 5000; /* then SIGTERM a worker that ignores its cancel */
 
 void terminate_on_detach(dsm_segment *, Datum arg)
@@ -123,11 +123,8 @@ WorkerRun *launch_worker(const RunSpec &spec)
     shm_mq_set_handle(w->mqh, w->handle);
 
     switch (WaitForBackgroundWorkerStartup(w->handle, &w->pid)) {
-    case BGWH_STARTED:
-        break;
-    case BGWH_STOPPED: /* already gone; the watcher reads why */
-        w->exited = true;
-        break;
+    case BGWH_STARTED: break;
+    case BGWH_STOPPED: /* already gone; the watcher reads why */ w->exited = true; break;
     case BGWH_POSTMASTER_DIED:
         ereport(FATAL, (errcode(ERRCODE_ADMIN_SHUTDOWN),
                         errmsg("postmaster exited during parallel_guard.run()")));

@@ -23,8 +23,8 @@ struct WorkerRun {
 
 /*
  * Create the attempt's segment (SQL, the caller's GUC state and identity),
- * register the worker and wait until it has started.  If the caller errors out or exits, the segment's detach
- * callback terminates the worker.
+ * register the worker and wait until it has started.  If the caller errors out or exits, the
+ * segment's detach callback terminates the worker.
  */
 WorkerRun *launch_worker(const RunSpec &spec);
 

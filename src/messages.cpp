@@ -49,7 +49,8 @@ std::string workers_string(const AttemptRecord &r)
         return (boost::format("%s parallel workers") % launched_string(r)).str();
     if (r.launched < 0)
         return (boost::format("planned %d parallel workers, none launched") % r.planned).str();
-    return (boost::format("planned %d, %s parallel workers") % r.planned % launched_string(r)).str();
+    return (boost::format("planned %d, %s parallel workers") % r.planned % launched_string(r))
+        .str();
 }
 
 std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
@@ -85,10 +86,8 @@ std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
                               "back, since retrying cannot change the plan") %
                 r.planned % s.min)
             .str();
-    case Verdict::Failed:
-        return "the statement failed";
-    case Verdict::Pending:
-        break;
+    case Verdict::Failed: return "the statement failed";
+    case Verdict::Pending: break;
     }
     return "undecided";
 }
@@ -112,8 +111,8 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
                r.verdict_ms % r.elapsed_ms)
                   .str();
     if (r.queued_ms >= 1.0)
-        detail += (boost::format(" Waited %.1f ms in the queue before launching%s.") %
-                   r.queued_ms % (r.queue_room ? "" : " (the queue wait ran out)"))
+        detail += (boost::format(" Waited %.1f ms in the queue before launching%s.") % r.queued_ms %
+                   (r.queue_room ? "" : " (the queue wait ran out)"))
                       .str();
     std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
                                      "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
@@ -157,8 +156,7 @@ void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double to
                                         "min=%d planned=%d launched=%d verdict=%s rows=%llu "
                                         "total_ms=%.3f") %
                           statement_kind_token(spec.kind) % n % spec.retries % spec.target %
-                          spec.min % last.planned %
-                          last.launched % verdict_name(last.verdict) %
+                          spec.min % last.planned % last.launched % verdict_name(last.verdict) %
                           static_cast<unsigned long long>(last.rows) % total_ms)
                              .str());
     });

@@ -37,7 +37,7 @@ void guard_shmem_startup()
 }
 int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
-}
+} // namespace
 
 int pg_guard::guard_history_size()
 {

@@ -340,7 +340,8 @@ Datum queue_view(FunctionCallInfo fcinfo)
         const char *db = get_database_name(e.database_id);
         values[0] = Int32GetDatum(e.pid);
         values[1] = CStringGetTextDatum(db ? db : "?");
-        values[2] = CStringGetTextDatum(GetUserNameFromId(e.user_id, true) ? GetUserNameFromId(e.user_id, true) : "?");
+        values[2] = CStringGetTextDatum(
+            GetUserNameFromId(e.user_id, true) ? GetUserNameFromId(e.user_id, true) : "?");
         values[3] = Int32GetDatum(position);
         nulls[3] = position == 0;
         values[4] = Int32GetDatum(e.target);

@@ -73,12 +73,11 @@ int int_arg(FunctionCallInfo fcinfo, int i, const char *name)
 bool interval_ms(const Interval *iv, long *ms)
 {
     int64 months_ms, days_ms, total;
-    if (__builtin_mul_overflow(static_cast<int64>(iv->month),
-                               static_cast<int64>(DAYS_PER_MONTH) * SECS_PER_DAY * 1000, &months_ms) ||
-        __builtin_mul_overflow(static_cast<int64>(iv->day), static_cast<int64>(SECS_PER_DAY) * 1000,
-                               &days_ms) ||
-        __builtin_add_overflow(months_ms, days_ms, &total) ||
-        __builtin_add_overflow(total, iv->time / 1000, &total))
+    if (pg_mul_s64_overflow(iv->month, static_cast<int64>(DAYS_PER_MONTH) * SECS_PER_DAY * 1000,
+                            &months_ms) ||
+        pg_mul_s64_overflow(iv->day, static_cast<int64>(SECS_PER_DAY) * 1000, &days_ms) ||
+        pg_add_s64_overflow(months_ms, days_ms, &total) ||
+        pg_add_s64_overflow(total, iv->time / 1000, &total))
         return false;
     *ms = static_cast<long>(total);
     return true;
@@ -142,11 +141,10 @@ void check_settings(const RunSpec &spec)
                          "concurrent guarded runs served first come, first served.")));
     }
     if (max_parallel_workers < spec.target)
-        ereport(NOTICE,
-                (errmsg("max_parallel_workers is %d in this session, below target %d",
-                        max_parallel_workers, spec.target),
-                 errdetail("No attempt can launch more than %d parallel workers.",
-                           max_parallel_workers)));
+        ereport(NOTICE, (errmsg("max_parallel_workers is %d in this session, below target %d",
+                                max_parallel_workers, spec.target),
+                         errdetail("No attempt can launch more than %d parallel workers.",
+                                   max_parallel_workers)));
 }
 
 /*
@@ -177,8 +175,8 @@ void sleep_ms(long ms)
 {
     /* A delay of centuries is allowed (statement_timeout still applies): saturate. */
     TimestampTz start = GetCurrentTimestamp();
-    TimestampTz end = ms > (PG_INT64_MAX - start) / 1000 ? PG_INT64_MAX
-                                                         : TimestampTzPlusMilliseconds(start, ms);
+    TimestampTz end =
+        ms > (PG_INT64_MAX - start) / 1000 ? PG_INT64_MAX : TimestampTzPlusMilliseconds(start, ms);
     for (;;) {
         TimestampTz now = GetCurrentTimestamp();
         if (now >= end)
@@ -235,13 +233,13 @@ void sleep_ms(long ms)
                            detail),
                  errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
                          "the table's parallel_workers option) and PARALLEL SAFE functions.")));
-    ereport(ERROR,
-            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-             errmsg("only %d parallel workers launched, at least %d required", last.launched,
-                    spec.min),
-             errdetail("%s Every attempt was rolled back.", detail),
-             errhint("Raise max_parallel_workers or max_worker_processes, or run the statement "
-                     "when fewer parallel queries are active.")));
+    ereport(
+        ERROR,
+        (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+         errmsg("only %d parallel workers launched, at least %d required", last.launched, spec.min),
+         errdetail("%s Every attempt was rolled back.", detail),
+         errhint("Raise max_parallel_workers or max_worker_processes, or run the statement "
+                 "when fewer parallel queries are active.")));
     pg_unreachable();
 }
 
@@ -304,8 +302,8 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     if (counted_by_lock_group(st.kind)) {
         if (max_parallel_maintenance_workers < spec.target)
             spec.maintenance = spec.target;
-        spec.index_planned = index_planned_workers(
-            st, Max(spec.maintenance, max_parallel_maintenance_workers));
+        spec.index_planned =
+            index_planned_workers(st, Max(spec.maintenance, max_parallel_maintenance_workers));
     } else if (max_parallel_workers_per_gather < spec.target)
         spec.per_gather = spec.target;
     check_settings(spec);
@@ -320,8 +318,7 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     run_attempts(spec, &log, start);
 
     const AttemptRecord &last = log.recs[log.n - 1];
-    report_run(spec, log.recs, log.n,
-               static_cast<double>(GetCurrentTimestamp() - start) / 1000.0);
+    report_run(spec, log.recs, log.n, static_cast<double>(GetCurrentTimestamp() - start) / 1000.0);
     if (!verdict_commits(last.verdict)) {
         history_record(spec, log.recs, log.n, start, RunOutcome::Shortfall,
                        ERRCODE_INSUFFICIENT_RESOURCES);

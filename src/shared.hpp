@@ -21,12 +21,12 @@ constexpr Size kQueueSize = 16384;
 
 /* Where the worker is; written by the worker only. */
 enum class WorkerState : int {
-    Starting = 0,  /* not yet connected */
-    Running,       /* connected, statement under way */
-    Executed,      /* statement done, transaction open, waiting for Decision */
-    Committed,     /* committed: the table exists */
-    RolledBack,    /* rolled back on the caller's request */
-    Failed         /* the statement raised an error (sent through the queue) */
+    Starting = 0, /* not yet connected */
+    Running,      /* connected, statement under way */
+    Executed,     /* statement done, transaction open, waiting for Decision */
+    Committed,    /* committed: the table exists */
+    RolledBack,   /* rolled back on the caller's request */
+    Failed        /* the statement raised an error (sent through the queue) */
 };
 
 /* What the caller wants done with the worker's transaction. */
@@ -48,8 +48,8 @@ struct GuardShared {
     /* Written by the worker. */
     int worker_procno;
     WorkerState state;
-    int planned;       /* workers the first Gather plans; -1 unknown */
-    int launched;      /* workers that Gather launched; -1 not yet */
+    int planned;  /* workers the first Gather plans; -1 unknown */
+    int launched; /* workers that Gather launched; -1 not yet */
     TimestampTz launch_time;
     uint64 rows;
 

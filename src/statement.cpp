@@ -61,10 +61,9 @@ GuardedStatement parse_guarded_statement(const char *sql)
     error_context_stack = errcb.previous;
 
     if (list_length(stmts) != 1)
-        ereport(ERROR,
-                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                 errmsg("parallel_guard.run() needs exactly one SQL statement, got %d",
-                        list_length(stmts))));
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("parallel_guard.run() needs exactly one SQL statement, got %d",
+                               list_length(stmts))));
 
     GuardedStatement st;
     st.raw = linitial_node(RawStmt, stmts);
@@ -111,12 +110,11 @@ namespace {
 
 [[noreturn]] void relation_exists(Oid nsp, const char *name)
 {
-    ereport(ERROR,
-            (errcode(ERRCODE_DUPLICATE_TABLE),
-             errmsg("relation \"%s.%s\" already exists", get_namespace_name(nsp), name),
-             errdetail("parallel_guard.run() never replaces, drops or writes to an existing "
-                       "relation."),
-             errhint("Choose a new name, or drop the relation yourself first.")));
+    ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE),
+                    errmsg("relation \"%s.%s\" already exists", get_namespace_name(nsp), name),
+                    errdetail("parallel_guard.run() never replaces, drops or writes to an existing "
+                              "relation."),
+                    errhint("Choose a new name, or drop the relation yourself first.")));
     pg_unreachable();
 }
 

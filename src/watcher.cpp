@@ -27,10 +27,10 @@ namespace pg_guard {
 
 namespace {
 
-constexpr long kFastPollMs = 1;    /* while a launch is expected */
-constexpr long kSlowPollMs = 10;   /* a launch expected for a long time already */
+constexpr long kFastPollMs = 1;  /* while a launch is expected */
+constexpr long kSlowPollMs = 10; /* a launch expected for a long time already */
 constexpr long kFastPollWindowMs = 200;
-constexpr long kIdleWaitMs = 100;  /* nothing to poll: latches wake us */
+constexpr long kIdleWaitMs = 100; /* nothing to poll: latches wake us */
 
 double ms_between(TimestampTz from, TimestampTz to)
 {
@@ -125,7 +125,7 @@ Verdict decide(const RunSpec &spec, int number, int planned, int count)
 void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start)
 {
     TimestampTz leader_seen = 0;
-    int most_members = -1; /* members leave as they finish: keep the peak */
+    int most_members = -1;  /* members leave as they finish: keep the peak */
     int index_planned = -1; /* 0 once an index build is seen to be serial */
     TimestampTz planned_seen = 0;
     long settle_ms = guard_settle_time_ms();
@@ -189,7 +189,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
                     rec->exact = false;
                 }
                 wait_ms = TimestampDifferenceExceeds(start, now, kFastPollWindowMs) ? kSlowPollMs
-                                                                                   : kFastPollMs;
+                                                                                    : kFastPollMs;
             } else if (v.launched >= 0) {
                 count = v.launched;
             } else if (v.planned == 0) {

@@ -268,8 +268,9 @@ void parallel_guard_worker_main(Datum main_arg)
 
     dsm_segment *seg = dsm_attach(DatumGetUInt32(main_arg));
     if (seg == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("parallel_guard worker could not map its dynamic shared memory segment")));
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("parallel_guard worker could not map its dynamic shared memory segment")));
     shm_toc *toc = shm_toc_attach(kTocMagic, dsm_segment_address(seg));
     if (toc == nullptr)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -282,7 +283,8 @@ void parallel_guard_worker_main(Datum main_arg)
     shm_mq_set_sender(mq, MyProc);
     pq_redirect_to_shm_mq(seg, shm_mq_attach(mq, seg, nullptr));
 
-    BackgroundWorkerInitializeConnectionByOid(shared->database_id, shared->authenticated_user_id, 0);
+    BackgroundWorkerInitializeConnectionByOid(shared->database_id, shared->authenticated_user_id,
+                                              0);
     SetClientEncoding(GetDatabaseEncoding()); /* what the caller expects to parse */
 
     SpinLockAcquire(&shared->mutex);
