@@ -423,13 +423,28 @@ while ($slot < @plan)
 	}
 	else
 	{
-		# Its connection is gone: an idle psql learns it at its next query.
-		my $one = $outcome eq 'lost' ? { lost => 1 } : $caller->run('SELECT 1', 30);
+		# Its connection is gone: an idle psql learns it at its next query,
+		# either as a lost connection at once or as the FATAL the server
+		# left in the socket (57P01 or the like), and ends at the one after.
+		my ($answered, @seen) = (0);
+		for my $try (1 .. 2)
+		{
+			last if $outcome eq 'lost';
+			my $one = $caller->run('SELECT 1', 30);
+			push @seen, $one->{lost} ? 'lost' : "$one->{sqlstate} $one->{out} $one->{err}";
+			last if $one->{lost};
+			if ($one->{sqlstate} eq '00000')
+			{
+				$answered = 1;
+				last;
+			}
+		}
 		my $end = $caller->wait_exit(30);
-		if (!$one->{lost} || !defined $end)
+		if ($answered || !defined $end)
 		{
 			$s->{unusable}++;
-			push @problems, "the caller's connection survived the fault";
+			push @problems, "the caller's connection survived the fault (SELECT 1: "
+			  . join(' / ', @seen) . ($end ? '' : '; psql still running') . ')';
 		}
 	}
 	$caller->quit;
