@@ -20,6 +20,14 @@ namespace {
 constexpr long kSafetyWaitMs = 100;  /* latches wake us; this only bounds a lost wakeup */
 constexpr long kAbortGraceMs = 5000; /* then SIGTERM a worker that ignores its cancel */
 
+/* Cancel the worker's running statement; the pid is current while the slot says so. */
+void cancel_statement(WorkerRun *w)
+{
+    pid_t pid;
+    if (!w->exited && GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STARTED)
+        kill(pid, SIGINT);
+}
+
 void terminate_on_detach(dsm_segment *, Datum arg)
 {
     auto *w = reinterpret_cast<WorkerRun *>(DatumGetPointer(arg));
@@ -177,13 +185,6 @@ void request_commit(WorkerRun *w)
     wake_proc(procno);
 }
 
-void signal_worker(WorkerRun *w, int signo)
-{
-    pid_t pid;
-    if (!w->exited && GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STARTED)
-        kill(pid, signo);
-}
-
 void request_abort(WorkerRun *w)
 {
     SpinLockAcquire(&w->shared->mutex);
@@ -193,8 +194,15 @@ void request_abort(WorkerRun *w)
     w->abort_requested = true;
     wake_proc(procno);
 
-    /* Cancel the running statement; the pid is current while the slot says so. */
-    signal_worker(w, SIGINT);
+    cancel_statement(w);
+}
+
+void pass_interrupt_on(WorkerRun *w, bool terminate)
+{
+    if (!terminate)
+        cancel_statement(w);
+    else if (!w->exited)
+        TerminateBackgroundWorker(w->handle);
 }
 
 void wait_worker_exit(WorkerRun *w)

@@ -37,8 +37,8 @@ bool worker_stopped(WorkerRun *w);
 void request_commit(WorkerRun *w);
 /* Ask for a rollback: set the decision and cancel the worker's statement. */
 void request_abort(WorkerRun *w);
-/* Send signo to the worker if it is still running (its pid is current). */
-void signal_worker(WorkerRun *w, int signo);
+/* Give the worker the caller's own interrupt: a query cancel, or terminate. */
+void pass_interrupt_on(WorkerRun *w, bool terminate);
 
 /* Wait (interruptibly) until the worker has exited, relaying its messages. */
 void wait_worker_exit(WorkerRun *w);

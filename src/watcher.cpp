@@ -261,7 +261,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
          */
         if (committing && !forwarded && (QueryCancelPending || ProcDiePending)) {
             forwarded = true;
-            signal_worker(w, ProcDiePending ? SIGTERM : SIGINT);
+            pass_interrupt_on(w, ProcDiePending);
         }
         if (w->pid > 0 && TimestampDifferenceExceeds(last_lock_check, now, kLockCheckMs)) {
             last_lock_check = now;
