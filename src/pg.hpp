@@ -17,7 +17,6 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
-#include "common/int.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"

@@ -107,7 +107,7 @@ void count_running(int *parallel_workers, int *background_workers)
     int pw = 0, bw = 0;
     for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
         const PGPROC *proc = &ProcGlobal->allProcs[i];
-        if (proc->pid == 0 || !proc_in_use(proc, 0))
+        if (!proc_in_use(proc, 0))
             continue;
         /* isBackgroundWorker is also true of auxiliary processes; the
          * free list a PGPROC belongs to says whether it is a worker slot's. */

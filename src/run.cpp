@@ -66,21 +66,15 @@ int int_arg(FunctionCallInfo fcinfo, int i, const char *name)
 }
 
 /*
- * The interval in milliseconds, counted in milliseconds (not microseconds) so
- * that every interval fits: at most about 5.8e18 ms for 178 million years.
- * False only if that ever stopped being so.
+ * The interval in milliseconds.  Counted in milliseconds, not microseconds,
+ * every interval fits in 64 bits: |month| <= 2^31 gives at most 5.6e18 ms,
+ * |day| <= 2^31 adds 1.9e17 and time/1000 9.2e15, below 9.2e18.
  */
-bool interval_ms(const Interval *iv, long *ms)
+long interval_ms(const Interval *iv)
 {
-    int64 months_ms, days_ms, total;
-    if (pg_mul_s64_overflow(iv->month, static_cast<int64>(DAYS_PER_MONTH) * SECS_PER_DAY * 1000,
-                            &months_ms) ||
-        pg_mul_s64_overflow(iv->day, static_cast<int64>(SECS_PER_DAY) * 1000, &days_ms) ||
-        pg_add_s64_overflow(months_ms, days_ms, &total) ||
-        pg_add_s64_overflow(total, iv->time / 1000, &total))
-        return false;
-    *ms = static_cast<long>(total);
-    return true;
+    constexpr int64 kMsPerDay = static_cast<int64>(SECS_PER_DAY) * 1000;
+    return static_cast<long>(iv->month * (DAYS_PER_MONTH * kMsPerDay) + iv->day * kMsPerDay +
+                             iv->time / 1000);
 }
 
 RunSpec read_arguments(FunctionCallInfo fcinfo)
@@ -110,9 +104,7 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
         bad_argument(psprintf("retries must be at least 1, not %d", spec.retries),
                      "retries counts every attempt, the first included: 1 means a single "
                      "attempt and no retry.");
-    if (!interval_ms(delay, &spec.delay_ms))
-        ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-                        errmsg("delay of parallel_guard.run() is out of range")));
+    spec.delay_ms = interval_ms(delay);
     if (spec.delay_ms < 0)
         bad_argument("delay must not be negative", nullptr);
 
