@@ -141,6 +141,18 @@ run_section p1b -v ON_ERROR_STOP=0
 run_section p2
 
 # ---- section 3: overhead against the direct statement ----------------------
+direct_guarded_pairs() { # RUNS SQL ARGS TABLE: timed pairs, order alternating
+    local runs=$1 sql=$2 args=$3 table=$4 i k order
+    for i in $(seq 1 "$runs"); do
+        if ((i % 2)); then order="direct guarded"; else order="guarded direct"; fi
+        for k in $order; do
+            mark "$k $i"
+            if [ "$k" = direct ]; then echo "$sql;"; else guarded "$sql" "$args"; fi
+            mark -; echo "DROP TABLE $table;"
+        done
+    done
+}
+
 {
     session_head
     echo "SET max_parallel_workers_per_gather = 4;"
@@ -148,14 +160,7 @@ run_section p2
     mark -; echo "DROP TABLE bench_slow;"
     mark warmg; guarded "$SLOW_SQL" "$P3_ARGS"
     mark -; echo "DROP TABLE bench_slow;"
-    for i in $(seq 1 "$BENCH_P3_RUNS"); do
-        if ((i % 2)); then order="direct guarded"; else order="guarded direct"; fi
-        for k in $order; do
-            mark "$k $i"
-            if [ "$k" = direct ]; then echo "$SLOW_SQL;"; else guarded "$SLOW_SQL" "$P3_ARGS"; fi
-            mark -; echo "DROP TABLE bench_slow;"
-        done
-    done
+    direct_guarded_pairs "$BENCH_P3_RUNS" "$SLOW_SQL" "$P3_ARGS" bench_slow
 } >"$BENCH/p3.sql"
 run_section p3
 
@@ -165,14 +170,7 @@ run_section p3
         mark warmd; echo "$TINY_SQL;"; mark -; echo "DROP TABLE tiny;"
         mark warmg; guarded "$TINY_SQL" "$TINY_ARGS"; mark -; echo "DROP TABLE tiny;"
     done
-    for i in $(seq 1 "$BENCH_TINY_RUNS"); do
-        if ((i % 2)); then order="direct guarded"; else order="guarded direct"; fi
-        for k in $order; do
-            mark "$k $i"
-            if [ "$k" = direct ]; then echo "$TINY_SQL;"; else guarded "$TINY_SQL" "$TINY_ARGS"; fi
-            mark -; echo "DROP TABLE tiny;"
-        done
-    done
+    direct_guarded_pairs "$BENCH_TINY_RUNS" "$TINY_SQL" "$TINY_ARGS" tiny
 } >"$BENCH/p4.sql"
 run_section p4
 
