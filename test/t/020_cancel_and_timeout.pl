@@ -49,6 +49,22 @@ sub guard_backends
 	return $ctl->query($LEFTOVER_SQL);
 }
 
+# The call ended with SQLSTATE 57014 and the message of the interrupt asked
+# for ($how: 'cancel' or 'timeout').
+sub interrupted_as_asked
+{
+	my ($label, $r, $how, $when) = @_;
+	is($r->{sqlstate}, '57014', "$label: the caller gets SQLSTATE 57014$when")
+	  or diag($r->{timeout} ? 'the call did not return' : $r->{err});
+	like(
+		$r->{err},
+		$how eq 'cancel'
+		? qr/canceling statement due to user request/
+		: qr/canceling statement due to statement timeout/,
+		"$label: with the interrupt's own message");
+	return;
+}
+
 # What must hold after every interrupted call.
 sub nothing_left
 {
@@ -109,14 +125,7 @@ sub interrupt_running
 		is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$label: cancel sent");
 	}
 	my $r = $caller->result($n);
-	is($r->{sqlstate}, '57014', "$label: the caller gets SQLSTATE 57014")
-	  or diag($r->{timeout} ? 'the call did not return' : $r->{err});
-	like(
-		$r->{err},
-		$how eq 'cancel'
-		? qr/canceling statement due to user request/
-		: qr/canceling statement due to statement timeout/,
-		"$label: with the interrupt's own message");
+	interrupted_as_asked($label, $r, $how, '');
 	# README: the worker is stopped and waited for before the error returns.
 	is(guard_backends(), '0',
 		"$label: the worker and its parallel workers are gone when the error returns");
@@ -181,14 +190,7 @@ sub interrupt_delay
 	}
 	# Bounded far below the 10 min delay: the error comes at once.
 	my $r = $caller->result($n, 60);
-	is($r->{sqlstate}, '57014', "$label: the caller gets SQLSTATE 57014 during the delay")
-	  or diag($r->{timeout} ? 'the call did not return' : $r->{err});
-	like(
-		$r->{err},
-		$how eq 'cancel'
-		? qr/canceling statement due to user request/
-		: qr/canceling statement due to statement timeout/,
-		"$label: with the interrupt's own message");
+	interrupted_as_asked($label, $r, $how, ' during the delay');
 	unlike(log_since($node, $off), qr/parallel_guard: attempt=2\//,
 		"$label: no second attempt was started");
 	$caller->query('RESET max_parallel_workers; RESET statement_timeout');
