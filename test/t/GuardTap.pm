@@ -107,54 +107,39 @@ sub wait_log
 	}
 }
 
-# The per-attempt LOG lines of the extension, in order of appearance.
+# The extension's LOG lines whose text starts with $head ('attempt=' or
+# 'run '), in order of appearance, as hashes of their key=value fields (the
+# stable format of README "What is reported"), with the line's time and the
+# caller's pid.
+sub log_lines
+{
+	my ($log, $head) = @_;
+	my @lines;
+	while ($log =~ m/^(\S+ \S+) \S+ \[(\d+)\] LOG:  parallel_guard: (\Q$head\E.*)$/mg)
+	{
+		my ($time, $caller_pid, $text) = ($1, $2, $3);
+		my %f = (time => $time, caller_pid => $caller_pid);
+		$f{$1} = $2 while $text =~ /(\w+)=(\S+)/g;
+		push @lines, \%f;
+	}
+	return @lines;
+}
+
+# The per-attempt LOG lines: number and of from attempt=N/M.
 sub parse_attempts
 {
 	my ($log) = @_;
-	my @attempts;
-	while ($log =~
-		m/^(\S+ \S+) \S+ \[(\d+)\] LOG:  parallel_guard: attempt=(\d+)\/(\d+) pid=(\d+) planned=(-?\d+) launched=(-?\d+) target=(\d+) min=(\d+) verdict=(\w+) counted=(\w+)/mg
-	  )
-	{
-		push @attempts,
-		  {
-			time => $1,
-			caller_pid => $2,
-			number => $3,
-			of => $4,
-			pid => $5,
-			planned => $6,
-			launched => $7,
-			target => $8,
-			min => $9,
-			verdict => $10,
-			counted => $11,
-		  };
-	}
+	my @attempts = log_lines($log, 'attempt=');
+	@$_{qw(number of)} = split m{/}, $_->{attempt} for @attempts;
 	return @attempts;
 }
 
-# The final 'run' LOG lines of the extension.
+# The final 'run' LOG lines: attempts and of from attempts=N/M.
 sub parse_runs
 {
 	my ($log) = @_;
-	my @runs;
-	while ($log =~
-		m/LOG:  parallel_guard: run kind=\w+ attempts=(\d+)\/(\d+) target=(\d+) min=(\d+) planned=(-?\d+) launched=(-?\d+) verdict=(\w+) rows=(\d+)/g
-	  )
-	{
-		push @runs,
-		  {
-			attempts => $1,
-			of => $2,
-			target => $3,
-			min => $4,
-			planned => $5,
-			launched => $6,
-			verdict => $7,
-			rows => $8,
-		  };
-	}
+	my @runs = log_lines($log, 'run ');
+	@$_{qw(attempts of)} = split m{/}, $_->{attempts} for @runs;
 	return @runs;
 }
 
