@@ -5,7 +5,7 @@
 
 #include "pg.hpp"
 #include "attempt.hpp"
-#include "shared.hpp"
+#include "attempt_segment.hpp"
 
 namespace pg_guard {
 

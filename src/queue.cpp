@@ -22,7 +22,7 @@
 
 #include "boundary.hpp"
 #include "module.hpp"
-#include "watcher.hpp"
+#include "lock_group.hpp"
 
 #include <algorithm>
 

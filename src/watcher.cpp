@@ -17,6 +17,7 @@
  */
 #include "watcher.hpp"
 
+#include "lock_group.hpp"
 #include "messages.hpp"
 #include "module.hpp"
 #include "queue.hpp"
@@ -86,26 +87,6 @@ bool worker_waits_for_caller(pid_t worker_pid)
 }
 
 } // namespace
-
-int lock_group_workers(int procno)
-{
-    if (procno < 0)
-        return -1;
-    PGPROC *leader = &ProcGlobal->allProcs[procno];
-    LWLock *partition = LockHashPartitionLockByProc(leader);
-    int members = -1;
-
-    LWLockAcquire(partition, LW_SHARED);
-    if (leader->lockGroupLeader == leader) {
-        members = 0;
-        const dlist_head *head = &leader->lockGroupMembers;
-        for (const dlist_node *n = head->head.next; n && n != &head->head; n = n->next)
-            members++;
-        members -= 1; /* the leader is a member of its own group */
-    }
-    LWLockRelease(partition);
-    return members;
-}
 
 Verdict decide(const RunSpec &spec, int number, int planned, int count)
 {

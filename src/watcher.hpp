@@ -8,13 +8,6 @@
 
 namespace pg_guard {
 
-/*
- * Parallel workers now in the lock group led by the process with this
- * pgprocno, or -1 while that process leads no lock group (it has not yet
- * started a parallel query).
- */
-int lock_group_workers(int procno);
-
 /* The verdict for an attempt whose workers are counted as `count`. */
 Verdict decide(const RunSpec &spec, int number, int planned, int count);
 

@@ -20,7 +20,7 @@
  */
 #include "worker.hpp"
 
-#include "shared.hpp"
+#include "attempt_segment.hpp"
 #include "statement.hpp"
 
 namespace pg_guard {

@@ -1,0 +1,107 @@
+/*
+ * bgworker_slots.cpp: read bgworker.c's "Background Worker Data" (see the
+ * header for why and under which checks).
+ */
+#include "bgworker_slots.hpp"
+
+namespace pg_guard {
+
+namespace {
+
+/* The layout of src/backend/postmaster/bgworker.c, PostgreSQL 10 to 19. */
+struct MirrorSlot {
+    bool in_use;
+    bool terminate;
+    pid_t pid;
+    uint64 generation;
+    BackgroundWorker worker;
+};
+
+struct MirrorArray {
+    int total_slots;
+    uint32 parallel_register_count;
+    uint32 parallel_terminate_count;
+    MirrorSlot slot[FLEXIBLE_ARRAY_MEMBER];
+};
+
+enum class Probe { NotYet, Usable, Unusable };
+Probe probe = Probe::NotYet;
+MirrorArray *slots = nullptr;
+
+MirrorArray *attach()
+{
+    if (probe == Probe::NotYet) {
+        probe = Probe::Unusable;
+        Size mirror_size = add_size(offsetof(MirrorArray, slot),
+                                    mul_size(static_cast<Size>(max_worker_processes),
+                                             sizeof(MirrorSlot)));
+        if (IsUnderPostmaster && mirror_size == BackgroundWorkerShmemSize()) {
+            bool found = false;
+            void *p = ShmemInitStruct("Background Worker Data", BackgroundWorkerShmemSize(),
+                                      &found);
+            auto *array = static_cast<MirrorArray *>(p);
+            if (found && array->total_slots == max_worker_processes) {
+                slots = array;
+                probe = Probe::Usable;
+            }
+        }
+        if (probe == Probe::Unusable)
+            elog(DEBUG1, "parallel_guard: background worker slots not readable on this server; "
+                         "counting lock groups instead");
+    }
+    return slots;
+}
+
+} // namespace
+
+bool bgworker_slots_available()
+{
+    return attach() != nullptr;
+}
+
+int parallel_workers_registered()
+{
+    MirrorArray *a = attach();
+    if (a == nullptr)
+        return -1;
+    /* The register count changes under BackgroundWorkerLock; the postmaster
+     * bumps the terminate count without a lock, before it frees the slot. */
+    LWLockAcquire(BackgroundWorkerLock, LW_SHARED);
+    uint32 registered = a->parallel_register_count;
+    pg_read_barrier();
+    uint32 terminated = *static_cast<volatile uint32 *>(&a->parallel_terminate_count);
+    LWLockRelease(BackgroundWorkerLock);
+    return static_cast<int>(registered - terminated);
+}
+
+int parallel_launches_of(pid_t pid, SlotLaunch *out, int max)
+{
+    MirrorArray *a = attach();
+    if (a == nullptr)
+        return -1;
+    int n = 0;
+    LWLockAcquire(BackgroundWorkerLock, LW_SHARED);
+    for (int i = 0; i < a->total_slots; i++) {
+        const MirrorSlot *s = &a->slot[i];
+        if (!*static_cast<const volatile bool *>(&s->in_use))
+            continue;
+        pg_read_barrier(); /* the registration is written before in_use */
+        if ((s->worker.bgw_flags & BGWORKER_CLASS_PARALLEL) == 0 ||
+            s->worker.bgw_notify_pid != pid)
+            continue;
+        uint32 handle = DatumGetUInt32(s->worker.bgw_main_arg);
+        int j = 0;
+        while (j < n && out[j].handle != handle)
+            j++;
+        if (j == n) {
+            if (n == max)
+                continue;
+            out[n++] = {handle, 0};
+        }
+        out[j].workers++;
+    }
+    LWLockRelease(BackgroundWorkerLock);
+    return n;
+}
+
+} // namespace pg_guard
