@@ -25,6 +25,9 @@ SELECT count(*) FROM mallory.t1;
 SELECT * FROM parallel_guard.run('CREATE TABLE t2 AS SELECT 1 AS x');
 RESET search_path;
 RESET ROLE;
+-- The temporary look-alike would now shadow public.big for the statements
+-- below (a guarded statement naming it is refused: 16_launch_sites).
+DISCARD TEMP;
 SELECT to_regclass('mallory.t2') IS NULL AS no_t2, count(*) AS no_planted
 FROM pg_class WHERE relname = 'planted';
 -- SQL text: dollar quoting, E'' strings, semicolons and comment markers in

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "pg.hpp"
+#include "attempt_segment.hpp"
 #include "statement.hpp"
 
 namespace pg_guard {
@@ -16,6 +17,7 @@ enum class Verdict : int {
     AcceptedShort, /* last attempt, fewer than needed but >= min: committed */
     BelowMin,      /* last attempt, fewer than min: rolled back, ERROR */
     PlanTooSmall,  /* the plan asks for fewer than min: rolled back, ERROR */
+    NotRun,        /* the statement ended without running a query or build: committed */
     Failed         /* the statement raised an error: ERROR */
 };
 
@@ -29,14 +31,33 @@ struct RunSpec {
     StatementKind kind;
     int per_gather;    /* max_parallel_workers_per_gather for the statement, or -1 */
     int maintenance;   /* max_parallel_maintenance_workers for the statement, or -1 */
-    int index_planned; /* CREATE INDEX: workers its build will ask for, -1 unknown */
+};
+
+/* One launch site of an attempt, as the verdict saw it. */
+struct LaunchRecord {
+    SiteKind kind;
+    int planned;  /* workers each of its launches planned */
+    int launches; /* launches counted */
+    int fewest;   /* the fewest workers one of them got; -1 none counted */
+    char label[kSiteLabel];
+};
+
+/* How launched workers were counted, best first. */
+enum class Counted : int {
+    Gather = 0,    /* exactly, from the Gather nodes (nworkers_launched) */
+    Registrations, /* index builds: PostgreSQL's registrations of the workers */
+    LockGroup      /* from the worker's lock group (a fallback) */
 };
 
 struct AttemptRecord {
     int number;   /* 1-based */
-    int planned;  /* -1: not known (not planned yet, or an index build) */
-    int launched; /* at the verdict; -1 unknown */
-    bool exact;   /* launched read from the Gather, not counted in the lock group */
+    int planned;  /* the fewest workers any launch planned; -1 not known yet */
+    int launched; /* the fewest workers any launch got; -1 none counted */
+    int launches; /* launches of parallel workers the statement made */
+    int site;     /* the site that decided the verdict (index into sites), or -1 */
+    int nsites;
+    LaunchRecord *sites; /* palloc'd, nsites entries */
+    Counted counted;
     Verdict verdict;
     double verdict_ms; /* from the launch of the parallel workers to the verdict */
     double elapsed_ms; /* from the attempt's start to its verdict */
@@ -48,7 +69,14 @@ struct AttemptRecord {
 
 inline bool verdict_commits(Verdict v)
 {
-    return v == Verdict::Met || v == Verdict::PlanLimited || v == Verdict::AcceptedShort;
+    return v == Verdict::Met || v == Verdict::PlanLimited || v == Verdict::AcceptedShort ||
+           v == Verdict::NotRun;
+}
+
+/* The label of the site that decided the verdict, or nullptr. */
+inline const char *deciding_site(const AttemptRecord &r)
+{
+    return r.site >= 0 && r.site < r.nsites ? r.sites[r.site].label : nullptr;
 }
 
 } // namespace pg_guard

@@ -1,10 +1,18 @@
 /*
- * shared.hpp: the dynamic shared memory segment one attempt shares between
- * the calling backend and its background worker.
+ * attempt_segment.hpp: the dynamic shared memory segment one attempt shares
+ * between the calling backend and its background worker.
  *
  * Layout (shm_toc): the fixed GuardShared block, the SQL text, the caller's
- * serialized GUC state and a shm_mq that carries the worker's notices and
- * errors back to the caller in protocol format (as parallel.c does).
+ * loaded libraries and serialized GUC state, and a shm_mq that carries the
+ * worker's notices and errors back to the caller in protocol format (as
+ * parallel.c does).
+ *
+ * A statement can launch parallel workers several times (each Gather or
+ * Gather Merge at its first call and at every rescan, an InitPlan's Gather
+ * before the Gather that needs it, each query REFRESH ... CONCURRENTLY runs,
+ * each index build of a partitioned table).  The worker publishes each place
+ * that launches, a "launch site", with what it planned and what each of its
+ * launches got.
  */
 #pragma once
 
@@ -12,11 +20,12 @@
 
 namespace pg_guard {
 
-constexpr uint64 kTocMagic = UINT64CONST(0x50475244'31303030); /* "PGRD1000" */
+constexpr uint64 kTocMagic = UINT64CONST(0x50475244'31303130); /* "PGRD1010" */
 constexpr uint64 kKeyShared = 1;
 constexpr uint64 kKeySql = 2;
 constexpr uint64 kKeyGuc = 3;
 constexpr uint64 kKeyQueue = 4;
+constexpr uint64 kKeyLibraries = 5;
 constexpr Size kQueueSize = 16384;
 
 /* Where the worker is; written by the worker only. */
@@ -31,6 +40,37 @@ enum class WorkerState : int {
 
 /* What the caller wants done with the worker's transaction. */
 enum class Decision : int { Pending = 0, Commit, Abort };
+
+enum class SiteKind : int {
+    SerialQuery = 0, /* the statement's own query, planned without any Gather */
+    Gather,
+    GatherMerge,
+    IndexBuild /* one index build (one per partition of a partitioned table) */
+};
+
+constexpr int kMaxSites = 32; /* further sites are folded into the last one */
+constexpr int kSiteLabel = 64;
+
+/*
+ * One place of the statement that launches parallel workers.  Gather sites
+ * are counted exactly by the worker (nworkers_launched); index builds have
+ * no executor node, so the worker publishes the build and what
+ * plan_create_index_workers() planned for it, and the caller counts the
+ * registrations (bgworker_slots.hpp).
+ */
+struct LaunchSite {
+    SiteKind kind;
+    int query;    /* 1: the statement's own query; 2, 3, ...: later queries it ran */
+    int node_id;  /* plan_node_id of the Gather; -1 otherwise */
+    int planned;  /* workers each launch plans (Gather.num_workers); -1 not known */
+    int launches; /* launches counted */
+    int fewest;   /* the fewest workers one of its launches got; -1 none counted */
+    bool pending; /* a launch is under way and not counted yet */
+    TimestampTz pending_since;
+    TimestampTz counted_at; /* when its first launch was counted */
+    uint32 query_hash; /* to fold repeated runs of one query into one site */
+    char label[kSiteLabel];
+};
 
 struct GuardShared {
     slock_t mutex; /* protects every field below that changes */
@@ -48,39 +88,40 @@ struct GuardShared {
     /* Written by the worker. */
     int worker_procno;
     WorkerState state;
-    int planned;  /* workers the first Gather plans; -1 unknown */
-    int launched; /* workers that Gather launched; -1 not yet */
-    TimestampTz launch_time;
+    bool ran_query; /* an executor or index build ran for the statement */
     uint64 rows;
+    uint32 change; /* bumped whenever a site changes */
+    int nsites;
+    LaunchSite sites[kMaxSites];
 
     /* Written by the caller. */
     Decision decision;
 };
 
-/* A consistent copy of the fields that change, read under the mutex. */
+/* A consistent copy of what changes, taken under the mutex. */
 struct SharedView {
     int worker_procno;
     WorkerState state;
-    int planned;
-    int launched;
-    TimestampTz launch_time;
+    bool ran_query;
     uint64 rows;
-    Decision decision;
+    uint32 change;
+    int nsites;
+    LaunchSite sites[kMaxSites];
 };
 
-inline SharedView read_shared(GuardShared *s)
+inline void read_shared(GuardShared *s, SharedView *v, uint32 known_change)
 {
-    SharedView v;
     SpinLockAcquire(&s->mutex);
-    v.worker_procno = s->worker_procno;
-    v.state = s->state;
-    v.planned = s->planned;
-    v.launched = s->launched;
-    v.launch_time = s->launch_time;
-    v.rows = s->rows;
-    v.decision = s->decision;
+    v->worker_procno = s->worker_procno;
+    v->state = s->state;
+    v->ran_query = s->ran_query;
+    v->rows = s->rows;
+    bool changed = s->change != known_change;
+    v->change = s->change;
+    v->nsites = s->nsites;
+    if (changed)
+        memcpy(v->sites, s->sites, sizeof(LaunchSite) * static_cast<Size>(s->nsites));
     SpinLockRelease(&s->mutex);
-    return v;
 }
 
 /* Wake the process with the given pgprocno (its latch). */

@@ -17,8 +17,6 @@ namespace pg_guard {
 
 namespace {
 
-constexpr long kSafetyWaitMs = 100;  /* latches wake us; this only bounds a lost wakeup */
-constexpr long kAbortGraceMs = 5000; /* then SIGTERM a worker that ignores its cancel */
 
 /* Cancel the worker's running statement; the pid is current while the slot says so. */
 void cancel_statement(WorkerRun *w)
@@ -40,14 +38,16 @@ dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_m
     const char *sql = spec.sql;
     Size sql_len = strlen(sql) + 1;
     Size guc_len = EstimateGUCStateSpace();
+    Size library_len = EstimateLibraryStateSpace();
     shm_toc_estimator e;
 
     shm_toc_initialize_estimator(&e);
     shm_toc_estimate_chunk(&e, sizeof(GuardShared));
     shm_toc_estimate_chunk(&e, sql_len);
     shm_toc_estimate_chunk(&e, guc_len);
+    shm_toc_estimate_chunk(&e, library_len);
     shm_toc_estimate_chunk(&e, kQueueSize);
-    shm_toc_estimate_keys(&e, 4);
+    shm_toc_estimate_keys(&e, 5);
 
     dsm_segment *seg = dsm_create(shm_toc_estimate(&e), 0);
     shm_toc *toc = shm_toc_create(kTocMagic, dsm_segment_address(seg), shm_toc_estimate(&e));
@@ -64,8 +64,6 @@ dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_m
     s->maintenance = spec.maintenance;
     s->worker_procno = -1;
     s->state = WorkerState::Starting;
-    s->planned = -1;
-    s->launched = -1;
     s->decision = Decision::Pending;
     shm_toc_insert(toc, kKeyShared, s);
 
@@ -76,6 +74,12 @@ dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_m
     char *guc = static_cast<char *>(shm_toc_allocate(toc, guc_len));
     SerializeGUCState(guc_len, guc);
     shm_toc_insert(toc, kKeyGuc, guc);
+
+    /* The libraries this session loaded (LOAD, session_preload_libraries),
+     * loaded in the worker too, as parallel workers do. */
+    char *libraries = static_cast<char *>(shm_toc_allocate(toc, library_len));
+    SerializeLibraryState(library_len, libraries);
+    shm_toc_insert(toc, kKeyLibraries, libraries);
 
     shm_mq *mq = shm_mq_create(shm_toc_allocate(toc, kQueueSize), kQueueSize);
     shm_toc_insert(toc, kKeyQueue, mq);
@@ -203,28 +207,6 @@ void pass_interrupt_on(WorkerRun *w, bool terminate)
         cancel_statement(w);
     else if (!w->exited)
         TerminateBackgroundWorker(w->handle);
-}
-
-void wait_worker_exit(WorkerRun *w)
-{
-    TimestampTz start = GetCurrentTimestamp();
-    bool terminated = false;
-
-    for (;;) {
-        drain_worker_messages(w);
-        if (worker_stopped(w))
-            break;
-        if (w->abort_requested && !terminated &&
-            TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kAbortGraceMs)) {
-            TerminateBackgroundWorker(w->handle);
-            terminated = true;
-        }
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kSafetyWaitMs,
-                         PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        CHECK_FOR_INTERRUPTS();
-    }
-    drain_worker_messages(w); /* what it sent just before exiting */
 }
 
 void stop_worker_quietly(WorkerRun *w)

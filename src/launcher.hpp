@@ -37,11 +37,8 @@ bool worker_stopped(WorkerRun *w);
 void request_commit(WorkerRun *w);
 /* Ask for a rollback: set the decision and cancel the worker's statement. */
 void request_abort(WorkerRun *w);
-/* Give the worker the caller's own interrupt: a query cancel, or terminate. */
+/* Give the worker an interrupt: a query cancel, or terminate (TerminateBackgroundWorker). */
 void pass_interrupt_on(WorkerRun *w, bool terminate);
-
-/* Wait (interruptibly) until the worker has exited, relaying its messages. */
-void wait_worker_exit(WorkerRun *w);
 
 /* For error cleanup, with interrupts held: terminate and wait, bounded. */
 void stop_worker_quietly(WorkerRun *w);

@@ -33,23 +33,49 @@ std::string delay_string(long ms)
     return (boost::format("%d ms") % ms).str();
 }
 
+const char *counted_token(Counted c)
+{
+    switch (c) {
+    case Counted::Gather: return "gather";
+    case Counted::Registrations: return "registrations";
+    case Counted::LockGroup: return "lock_group";
+    }
+    return "?";
+}
+
 std::string launched_string(const AttemptRecord &r)
 {
     if (r.launched < 0)
         return "not launched";
-    if (r.exact)
-        return (boost::format("launched %d") % r.launched).str();
-    return (boost::format("launched %d (counted in the lock group)") % r.launched).str();
+    if (r.counted == Counted::LockGroup)
+        return (boost::format("launched %d (counted in the lock group)") % r.launched).str();
+    return (boost::format("launched %d") % r.launched).str();
 }
 
-/* "planned 4, launched 2 parallel workers" */
+/* " in 3 launches (Gather (node 2) over mid)": where it was decided */
+std::string where_string(const AttemptRecord &r)
+{
+    std::string out;
+    if (r.launches > 1)
+        out += (boost::format(" in %d launches") % r.launches).str();
+    /* The place is named when the statement launched from several, and when
+     * the plan limits the attempt; a query without Gather needs no name. */
+    const char *site = deciding_site(r);
+    bool limited = r.verdict == Verdict::PlanLimited || r.verdict == Verdict::PlanTooSmall;
+    if (site && (r.nsites > 1 || limited) && r.sites[r.site].kind != SiteKind::SerialQuery)
+        out += (boost::format(" (%s)") % site).str();
+    return out;
+}
+
+/* "planned 4, launched 2 parallel workers" (the fewest of any launch) */
 std::string workers_string(const AttemptRecord &r)
 {
-    if (r.planned < 0) /* an index build: its plan is not visible */
+    if (r.planned < 0)
         return (boost::format("%s parallel workers") % launched_string(r)).str();
     if (r.launched < 0)
         return (boost::format("planned %d parallel workers, none launched") % r.planned).str();
-    return (boost::format("planned %d, %s parallel workers") % r.planned % launched_string(r))
+    return (boost::format("planned %d, %s parallel workers%s") % r.planned % launched_string(r) %
+            where_string(r))
         .str();
 }
 
@@ -82,10 +108,13 @@ std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
                 workers_string(r) % s.min)
             .str();
     case Verdict::PlanTooSmall:
-        return (boost::format("the plan asks for %d parallel workers, fewer than min %d; rolled "
-                              "back, since retrying cannot change the plan") %
-                r.planned % s.min)
+        return (boost::format("the plan asks for %d parallel workers%s, fewer than min %d; "
+                              "rolled back, since retrying cannot change the plan") %
+                r.planned % where_string(r) % s.min)
             .str();
+    case Verdict::NotRun:
+        return "the statement ran no query and built no index (for example CREATE TABLE IF NOT "
+               "EXISTS found the table), so there were no parallel workers to guard; committed";
     case Verdict::Failed: return "the statement failed";
     case Verdict::Pending: break;
     }
@@ -98,10 +127,11 @@ struct AttemptText {
     char *log;
 };
 
-AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
+AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
 {
-    std::string notice = (boost::format("parallel_guard: attempt %d of %d: %s") % r.number %
-                          s.retries % outcome_string(s, r))
+    std::string notice = (boost::format("parallel_guard: attempt %d of %d%s: %s") % r.number %
+                          s.retries % (revised ? ", revised by a later launch" : "") %
+                          outcome_string(s, r))
                              .str();
     std::string detail =
         r.launched < 0
@@ -116,10 +146,10 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
                       .str();
     std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
                                      "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
-                                     "elapsed_ms=%.3f queued_ms=%.3f") %
+                                     "elapsed_ms=%.3f queued_ms=%.3f launches=%d") %
                        r.number % s.retries % r.worker_pid % r.planned % r.launched % s.target %
-                       s.min % verdict_name(r.verdict) % (r.exact ? "gather" : "lock_group") %
-                       r.verdict_ms % r.elapsed_ms % r.queued_ms)
+                       s.min % verdict_name(r.verdict) % counted_token(r.counted) % r.verdict_ms %
+                       r.elapsed_ms % r.queued_ms % r.launches)
                           .str();
     return {to_palloc(notice), to_palloc(detail), to_palloc(log)};
 }
@@ -136,16 +166,20 @@ const char *verdict_name(Verdict v)
     case Verdict::AcceptedShort: return "accepted_short";
     case Verdict::BelowMin: return "below_min";
     case Verdict::PlanTooSmall: return "plan_too_small";
+    case Verdict::NotRun: return "not_run";
     case Verdict::Failed: return "failed";
     }
     return "unknown";
 }
 
-void report_attempt(const RunSpec &spec, const AttemptRecord &rec)
+void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport what)
 {
-    AttemptText t = cpp_call([&] { return attempt_text(spec, rec); });
-    ereport(NOTICE, (errmsg_internal("%s", t.notice), errdetail_internal("%s", t.detail)));
-    ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", t.log), errhidestmt(true)));
+    AttemptText t =
+        cpp_call([&] { return attempt_text(spec, rec, what == AttemptReport::Revised); });
+    if (what == AttemptReport::Log)
+        ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", t.log), errhidestmt(true)));
+    else
+        ereport(NOTICE, (errmsg_internal("%s", t.notice), errdetail_internal("%s", t.detail)));
 }
 
 void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double total_ms)
@@ -154,10 +188,10 @@ void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double to
         const AttemptRecord &last = recs[n - 1];
         return to_palloc((boost::format("parallel_guard: run kind=%s attempts=%d/%d target=%d "
                                         "min=%d planned=%d launched=%d verdict=%s rows=%llu "
-                                        "total_ms=%.3f") %
+                                        "total_ms=%.3f launches=%d") %
                           statement_kind_token(spec.kind) % n % spec.retries % spec.target %
                           spec.min % last.planned % last.launched % verdict_name(last.verdict) %
-                          static_cast<unsigned long long>(last.rows) % total_ms)
+                          static_cast<unsigned long long>(last.rows) % total_ms % last.launches)
                              .str());
     });
     ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", line), errhidestmt(true)));

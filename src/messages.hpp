@@ -9,8 +9,14 @@ namespace pg_guard {
 
 const char *verdict_name(Verdict v);
 
-/* NOTICE to the client and one LOG line for the server log, at the verdict. */
-void report_attempt(const RunSpec &spec, const AttemptRecord &rec);
+/* What report_attempt() sends. */
+enum class AttemptReport {
+    Verdict, /* NOTICE to the client: the attempt's first verdict */
+    Revised, /* NOTICE: a later launch changed the verdict */
+    Log      /* one LOG line for the server log: the final verdict */
+};
+
+void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport what);
 
 /* One LOG line for the whole run when it ends (committed or failed). */
 void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double total_ms);

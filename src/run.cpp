@@ -104,6 +104,11 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
         bad_argument(psprintf("retries must be at least 1, not %d", spec.retries),
                      "retries counts every attempt, the first included: 1 means a single "
                      "attempt and no retry.");
+#ifdef INTERVAL_NOT_FINITE
+    /* PostgreSQL 17 and later accept 'infinity' and '-infinity' as intervals. */
+    if (INTERVAL_NOT_FINITE(delay))
+        bad_argument("delay must be finite", nullptr);
+#endif
     spec.delay_ms = interval_ms(delay);
     if (spec.delay_ms < 0)
         bad_argument("delay must not be negative", nullptr);
@@ -286,16 +291,14 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     PreventCommandIfParallelMode("parallel_guard.run()");
     GuardedStatement st = parse_guarded_statement(spec.sql);
     check_target_relation(st);
+    check_statement_reads(st, spec.sql);
     spec.kind = st.kind;
     /* The statement gets at least target workers to plan with. */
     spec.per_gather = -1;
     spec.maintenance = -1;
-    spec.index_planned = -1;
-    if (counted_by_lock_group(st.kind)) {
+    if (is_index_build(st.kind)) {
         if (max_parallel_maintenance_workers < spec.target)
             spec.maintenance = spec.target;
-        spec.index_planned =
-            index_planned_workers(st, Max(spec.maintenance, max_parallel_maintenance_workers));
     } else if (max_parallel_workers_per_gather < spec.target)
         spec.per_gather = spec.target;
     check_settings(spec);
@@ -325,7 +328,7 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     values[1] = Int32GetDatum(log.n);
     values[2] = BoolGetDatum(last.launched >= spec.target);
     values[3] = Int32GetDatum(last.planned);
-    nulls[3] = last.planned < 0; /* an index build's plan is not visible */
+    nulls[3] = last.planned < 0;
     values[4] = Int64GetDatum(static_cast<int64>(last.rows));
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     return static_cast<Datum>(0);

@@ -1,6 +1,9 @@
 /*
  * statement.cpp: parse the caller's SQL text and accept exactly one
- * CREATE TABLE ... AS statement.
+ * statement of a kind the guard can run in a background worker (CREATE
+ * TABLE ... AS, SELECT ... INTO, CREATE MATERIALIZED VIEW ... AS, REFRESH
+ * MATERIALIZED VIEW, CREATE INDEX), and check before anything starts that
+ * it would read in the worker what it reads in the caller's session.
  *
  * The text is parsed with the server's own raw parser, so comments, dollar
  * quoting and semicolons inside literals are handled as PostgreSQL handles
@@ -8,6 +11,14 @@
  * parses the same text again and repeats the check before running it.
  */
 #include "statement.hpp"
+
+#include "boundary.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "parser/analyze.h"
+#include "utils/syscache.h"
+}
 
 namespace pg_guard {
 
@@ -156,24 +167,208 @@ const char *statement_kind_token(StatementKind kind)
     return "?";
 }
 
-int index_planned_workers(const GuardedStatement &st, int max_workers)
+namespace {
+
+/* What of this session's temporary schema the statement names, if anything,
+ * and a table it reads that this transaction has changed. */
+struct TempReference {
+    const char *what; /* "table", "function", "type" */
+    char *name;
+    Oid written;
+};
+
+/* Has this transaction inserted, updated, deleted or truncated in the table
+ * (pgstat's per-transaction counts, kept for every table it touched)? */
+bool written_in_this_transaction(Oid rel)
 {
-    const auto *stmt = castNode(IndexStmt, st.raw->stmt);
-    if (stmt->accessMethod && strcmp(stmt->accessMethod, "btree") != 0)
-        return 0;
-    Oid table = RangeVarGetRelid(stmt->relation, NoLock, true);
-    if (!OidIsValid(table))
-        return -1;
-    Relation rel = try_relation_open(table, AccessShareLock);
-    if (rel == nullptr)
-        return -1;
-    int planned = -1;
-    if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP || max_workers == 0)
-        planned = 0;
-    else if (RelationGetParallelWorkers(rel, -1) >= 0) /* taken as is, memory aside */
-        planned = Min(RelationGetParallelWorkers(rel, -1), max_workers);
-    relation_close(rel, AccessShareLock);
-    return planned;
+    PgStat_TableStatus *tab = find_tabstat_entry(rel);
+    if (tab == nullptr)
+        return false;
+    for (PgStat_TableXactStatus *t = tab->trans; t != nullptr; t = t->upper)
+        if (t->tuples_inserted > 0 || t->tuples_updated > 0 || t->tuples_deleted > 0 ||
+            t->truncdropped)
+            return true;
+    return false;
+}
+
+bool in_my_temp_schema(Oid nsp)
+{
+    return OidIsValid(nsp) && isTempOrTempToastNamespace(nsp);
+}
+
+Oid type_namespace(Oid type)
+{
+    HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+    if (!HeapTupleIsValid(tup))
+        return InvalidOid;
+    Oid nsp = reinterpret_cast<Form_pg_type>(GETSTRUCT(tup))->typnamespace;
+    ReleaseSysCache(tup);
+    return nsp;
+}
+
+using NodeWalker = bool (*)(Node *, void *);
+bool (*as_node_walker(NodeWalker w))()
+{
+    return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(w));
+}
+
+bool note_function(Oid fn, TempReference *ref)
+{
+    if (OidIsValid(fn) && in_my_temp_schema(get_func_namespace(fn))) {
+        ref->what = "function";
+        ref->name = psprintf("pg_temp.%s", get_func_name(fn));
+        return true;
+    }
+    return false;
+}
+
+bool note_type(Oid type, TempReference *ref)
+{
+    if (OidIsValid(type) && in_my_temp_schema(type_namespace(type))) {
+        ref->what = "type";
+        ref->name = psprintf("pg_temp.%s", format_type_be(type));
+        return true;
+    }
+    return false;
+}
+
+bool find_temp_reference(Node *node, void *context)
+{
+    auto *ref = static_cast<TempReference *>(context);
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Query))
+        return query_tree_walker(reinterpret_cast<Query *>(node),
+                                 as_node_walker(find_temp_reference), context,
+                                 QTW_EXAMINE_RTES_BEFORE);
+    if (IsA(node, RangeTblEntry)) {
+        auto *rte = reinterpret_cast<RangeTblEntry *>(node);
+        if (rte->rtekind == RTE_RELATION && !OidIsValid(ref->written) &&
+            written_in_this_transaction(rte->relid))
+            ref->written = rte->relid;
+        if (rte->rtekind == RTE_RELATION && in_my_temp_schema(get_rel_namespace(rte->relid))) {
+            ref->what = "table";
+            ref->name = psprintf("pg_temp.%s", get_rel_name(rte->relid));
+            return true;
+        }
+        return false;
+    }
+    switch (nodeTag(node)) {
+    case T_FuncExpr:
+        if (note_function(reinterpret_cast<FuncExpr *>(node)->funcid, ref) ||
+            note_type(reinterpret_cast<FuncExpr *>(node)->funcresulttype, ref))
+            return true;
+        break;
+    case T_Aggref:
+        if (note_function(reinterpret_cast<Aggref *>(node)->aggfnoid, ref))
+            return true;
+        break;
+    case T_WindowFunc:
+        if (note_function(reinterpret_cast<WindowFunc *>(node)->winfnoid, ref))
+            return true;
+        break;
+    case T_OpExpr:
+    case T_DistinctExpr:
+    case T_NullIfExpr: {
+        auto *op = reinterpret_cast<OpExpr *>(node);
+        set_opfuncid(op);
+        if (note_function(op->opfuncid, ref))
+            return true;
+        break;
+    }
+    case T_Var:
+        if (note_type(reinterpret_cast<Var *>(node)->vartype, ref))
+            return true;
+        break;
+    case T_Const:
+        if (note_type(reinterpret_cast<Const *>(node)->consttype, ref))
+            return true;
+        break;
+    case T_RelabelType:
+    case T_CoerceViaIO:
+    case T_ArrayCoerceExpr:
+    case T_CoerceToDomain:
+    case T_RowExpr:
+        if (note_type(exprType(node), ref))
+            return true;
+        break;
+    default: break;
+    }
+    return expression_tree_walker(node, as_node_walker(find_temp_reference), context);
+}
+
+struct AnalyzeArgs {
+    RawStmt *raw;
+    const char *sql;
+    TempReference *ref;
+};
+
+void analyze_for_temp_references(void *p)
+{
+    auto *a = static_cast<AnalyzeArgs *>(p);
+    Query *q = parse_analyze_fixedparams(static_cast<RawStmt *>(copyObjectImpl(a->raw)), a->sql,
+                                         nullptr, 0, nullptr);
+    if (q->utilityStmt && IsA(q->utilityStmt, CreateTableAsStmt))
+        (void) find_temp_reference(castNode(CreateTableAsStmt, q->utilityStmt)->query, a->ref);
+    else
+        (void) find_temp_reference(reinterpret_cast<Node *>(q), a->ref);
+}
+
+[[noreturn]] void refuse_temp_reference(const TempReference &ref)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+             errmsg("statement not supported by parallel_guard.run(): it uses the temporary %s "
+                    "\"%s\" of this session",
+                    ref.what, ref.name),
+             errdetail("The statement runs in a background worker, which cannot see this "
+                       "session's temporary objects: there the name would resolve to another "
+                       "object, or to none."),
+             errhint("Copy the rows into a permanent table first, or run the statement "
+                     "directly.")));
+    pg_unreachable();
+}
+
+} // namespace
+
+void check_statement_reads(const GuardedStatement &st, const char *sql)
+{
+    TempReference ref = {nullptr, nullptr, InvalidOid};
+    if (st.kind == StatementKind::CreateIndex) {
+        Oid table = RangeVarGetRelid(castNode(IndexStmt, st.raw->stmt)->relation, NoLock, true);
+        if (OidIsValid(table) && in_my_temp_schema(get_rel_namespace(table)))
+            refuse_temp_reference({"table", psprintf("pg_temp.%s", get_rel_name(table)),
+                                   InvalidOid});
+        if (OidIsValid(table) && written_in_this_transaction(table))
+            ref.written = table;
+    } else if (st.kind != StatementKind::RefreshMatView) {
+        /* Analyse as the worker will, in a subtransaction rolled back at once. */
+        MemoryContext cxt = CurrentMemoryContext;
+        ResourceOwner owner = CurrentResourceOwner;
+        AnalyzeArgs args = {st.raw, sql, &ref};
+        ErrorData *edata = nullptr;
+        BeginInternalSubTransaction(nullptr);
+        MemoryContextSwitchTo(cxt);
+        bool ok = pg_try(analyze_for_temp_references, &args, &edata);
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+        if (!ok) {
+            FreeErrorData(edata); /* the worker reports the statement's own error */
+            return;
+        }
+        if (ref.what)
+            refuse_temp_reference(ref);
+    }
+    if (OidIsValid(ref.written))
+        ereport(WARNING,
+                (errmsg("parallel_guard.run() does not see what the calling transaction has "
+                        "written to table \"%s\"",
+                        get_rel_name(ref.written)),
+                 errdetail("The statement runs in a background worker in a transaction of its "
+                           "own; it reads only committed rows, not this transaction's "
+                           "uncommitted changes."),
+                 errhint("Commit those changes before calling parallel_guard.run().")));
 }
 
 void check_target_relation(const GuardedStatement &st)

@@ -28,16 +28,13 @@ struct GuardedStatement {
  */
 GuardedStatement parse_guarded_statement(const char *sql);
 
-/*
- * Parallel index builds have no Gather node: their workers are counted in
- * the worker's lock group only, and max_parallel_maintenance_workers (not
- * max_parallel_workers_per_gather) sizes them.
- */
 /* "CREATE TABLE AS", ...; and the same as a log token: "create_table_as". */
 const char *statement_kind_name(StatementKind kind);
 const char *statement_kind_token(StatementKind kind);
 
-inline bool counted_by_lock_group(StatementKind kind)
+/* Parallel index builds are sized by max_parallel_maintenance_workers, not
+ * max_parallel_workers_per_gather, and have no Gather node. */
+inline bool is_index_build(StatementKind kind)
 {
     return kind == StatementKind::CreateIndex;
 }
@@ -52,13 +49,15 @@ inline bool counted_by_lock_group(StatementKind kind)
 void check_target_relation(const GuardedStatement &st);
 
 /*
- * For CREATE INDEX, the parallel workers its build will ask for, as
- * plan_create_index_workers() decides when that is knowable beforehand: 0
- * for access methods without parallel builds (only btree has them) and for
- * temporary tables, else the table's parallel_workers storage parameter
- * capped by max_workers (plan_create_index_workers() takes it as is); -1
- * when the size- and memory-based estimate would decide.
+ * The statement must read what the plain statement would: refuse (0A000)
+ * a statement that names a relation, function or type that resolves to this
+ * session's temporary schema (through the search_path or pg_temp.), since
+ * the background worker would resolve the name to another object or to
+ * none; warn when it reads a table this transaction has changed (the worker
+ * sees only committed rows).  The statement is analysed in a subtransaction
+ * that is rolled back, so no lock stays behind; an analysis error is left
+ * for the worker to report as the statement's own.
  */
-int index_planned_workers(const GuardedStatement &st, int max_workers);
+void check_statement_reads(const GuardedStatement &st, const char *sql);
 
 } // namespace pg_guard

@@ -1,22 +1,28 @@
 /*
- * watcher.cpp: the caller watches its worker's parallel group in shared
- * memory and decides each attempt within milliseconds of the launch.
+ * watcher.cpp: the caller watches its worker's launches of parallel workers
+ * in shared memory and decides each attempt within milliseconds.
  *
- * Sources, best first:
- *  1. the exact launched count the worker publishes from inside its executor
- *     right after LaunchParallelWorkers() (see worker.cpp); it sets our latch;
- *  2. the worker's lock group: a parallel query's leader calls
- *     BecomeLockGroupLeader() in InitializeParallelDSM() and each parallel
- *     worker calls BecomeLockGroupMember() early in ParallelWorkerMain(), so
- *     PGPROC.lockGroupMembers (under the leader's lock partition lock) shows
- *     workers as they join.  For a query it is the fallback, used when the
- *     exact count has not come parallel_guard.settle_time after the launch;
- *     for an index build (no Gather) it is the only source: members >= the
- *     goal is a success at once, fewer are trusted after settle_time.
- * pg_stat_activity is never read: it lags the lock group and costs a query.
+ * A statement may launch workers several times (attempt_segment.hpp); each
+ * launch is judged on its own: it is good when it got min(planned, target)
+ * workers.  The attempt is
+ *  - plan_too_small as soon as one launch plans fewer than min;
+ *  - short as soon as one launch is not good (retried; on the last attempt
+ *    accepted_short when every launch got at least min, else below_min);
+ *  - met or plan_limited when every launch was good, which is known for
+ *    sure only when the statement has finished: a later launch that comes
+ *    up short still turns an early "met" into "short", and the worker
+ *    commits only on the final verdict.
+ *
+ * Counts, best first: the exact count the worker publishes for each Gather
+ * right after LaunchParallelWorkers(); for index builds, the registrations
+ * PostgreSQL made for the build (bgworker_slots.hpp); as a fallback when a
+ * Gather's count is slow to come (parallel_leader_participation off) or the
+ * registrations cannot be read, the registrations or the worker's lock
+ * group after parallel_guard.settle_time.  pg_stat_activity is never read.
  */
 #include "watcher.hpp"
 
+#include "bgworker_slots.hpp"
 #include "lock_group.hpp"
 #include "messages.hpp"
 #include "module.hpp"
@@ -28,17 +34,400 @@ namespace pg_guard {
 
 namespace {
 
-constexpr long kFastPollMs = 1;  /* while a launch is expected */
-constexpr long kSlowPollMs = 10; /* a launch expected for a long time already */
+constexpr long kFastPollMs = 1;  /* while a count is expected from shared memory */
+constexpr long kSlowPollMs = 10; /* expected for a long time already */
 constexpr long kFastPollWindowMs = 200;
-constexpr long kIdleWaitMs = 100; /* nothing to poll: latches wake us */
+constexpr long kIdleWaitMs = 100;     /* nothing to poll: latches wake us */
+constexpr long kLockCheckMs = 100;    /* the self-deadlock check */
+constexpr long kAbortGraceMs = 5000;  /* then terminate a worker that ignores its cancel */
+constexpr int kMaxSlotLaunches = 64;
 
 double ms_between(TimestampTz from, TimestampTz to)
 {
     return static_cast<double>(to - from) / 1000.0;
 }
 
-constexpr long kLockCheckMs = 100;
+/* What the caller counts of one site, on top of what the worker published. */
+struct SiteCount {
+    int launches;
+    int fewest;
+    bool pending;
+    Counted counted;
+};
+
+/* The registrations of one index build's launch, matched to its site. */
+struct HandleSeen {
+    uint32 handle;
+    int site;
+    int most;
+};
+
+/* Everything one attempt's watch keeps between two looks; plain data. */
+struct Watch {
+    WorkerRun *w;
+    const RunSpec *spec;
+    AttemptRecord *rec;
+    TimestampTz start;
+    long settle_ms;
+    SharedView view;
+    SiteCount counts[kMaxSites];
+    HandleSeen handles[kMaxSites];
+    int nhandles;
+    int most_members[kMaxSites]; /* lock group peak per index site, when slots are unreadable */
+    Verdict reported;            /* the verdict last reported by NOTICE */
+    bool final;                  /* the verdict is final: committed or rolled back on it */
+    bool committing;
+    bool cancel_passed;
+    bool terminate_passed;
+    TimestampTz abort_requested_at;
+    TimestampTz last_lock_check;
+    MemoryContext scratch; /* reset after every use: the caller's memory stays flat */
+};
+
+/* ---- counting ---- */
+
+int handle_site(Watch *wt, uint32 handle)
+{
+    for (int i = 0; i < wt->nhandles; i++)
+        if (wt->handles[i].handle == handle)
+            return i;
+    return -1;
+}
+
+/*
+ * Index builds: the worker publishes each build as a pending site; match
+ * each new launch seen in PostgreSQL's registrations to the newest pending
+ * build and keep the most workers registered for it.
+ */
+void count_index_registrations(Watch *wt, TimestampTz now)
+{
+    SlotLaunch seen[kMaxSlotLaunches];
+    int n = parallel_launches_of(wt->w->pid, seen, kMaxSlotLaunches);
+    for (int i = 0; i < n; i++) {
+        int h = handle_site(wt, seen[i].handle);
+        if (h < 0) {
+            int site = -1;
+            for (int s = wt->view.nsites - 1; s >= 0 && site < 0; s--) {
+                const LaunchSite &ls = wt->view.sites[s];
+                bool taken = false;
+                for (int j = 0; j < wt->nhandles; j++)
+                    taken = taken || wt->handles[j].site == s;
+                if (ls.kind == SiteKind::IndexBuild && ls.pending && !taken)
+                    site = s;
+            }
+            if (site < 0 || wt->nhandles == kMaxSites)
+                continue;
+            h = wt->nhandles++;
+            wt->handles[h] = {seen[i].handle, site, 0};
+        }
+        wt->handles[h].most = std::max(wt->handles[h].most, seen[i].workers);
+    }
+
+    /* A build's count is final once it reached its plan, once the worker
+     * has moved on (a later site, or the statement is done), or settle_time
+     * after the build began. */
+    for (int s = 0; s < wt->view.nsites; s++) {
+        const LaunchSite &ls = wt->view.sites[s];
+        if (ls.kind != SiteKind::IndexBuild || !ls.pending)
+            continue;
+        int most = -1;
+        for (int j = 0; j < wt->nhandles; j++)
+            if (wt->handles[j].site == s)
+                most = wt->handles[j].most;
+        Counted how = Counted::Registrations;
+        if (n < 0) { /* registrations unreadable: the lock group's peak */
+            wt->most_members[s] =
+                std::max(wt->most_members[s], lock_group_workers(wt->view.worker_procno));
+            most = wt->most_members[s];
+            how = Counted::LockGroup;
+        }
+        bool moved_on = s < wt->view.nsites - 1 || wt->view.state >= WorkerState::Executed;
+        bool settled = TimestampDifferenceExceeds(ls.pending_since, now, wt->settle_ms);
+        SiteCount &c = wt->counts[s];
+        if (most >= ls.planned || moved_on || settled) {
+            c.launches = 1;
+            c.fewest = std::max(most, 0);
+            c.pending = false;
+            c.counted = how;
+        }
+    }
+}
+
+/*
+ * A Gather whose exact count is slow to come (the leader does not take part
+ * and the first row is far): after settle_time, if it is the only launch
+ * under way and PostgreSQL shows exactly one launch registered by the
+ * worker, count that launch's registrations (or the lock group when they
+ * cannot be read).
+ */
+void count_slow_gather(Watch *wt, TimestampTz now)
+{
+    int pending = -1;
+    for (int s = 0; s < wt->view.nsites; s++) {
+        const LaunchSite &ls = wt->view.sites[s];
+        if (ls.pending) {
+            if (pending >= 0 || ls.kind == SiteKind::IndexBuild || ls.launches > 0)
+                return;
+            pending = s;
+        }
+    }
+    if (pending < 0 ||
+        !TimestampDifferenceExceeds(wt->view.sites[pending].pending_since, now, wt->settle_ms))
+        return;
+    SlotLaunch seen[2];
+    int n = parallel_launches_of(wt->w->pid, seen, 2);
+    int count = -1;
+    Counted how = Counted::Registrations;
+    if (n == 1)
+        count = seen[0].workers;
+    else if (n < 0) {
+        count = lock_group_workers(wt->view.worker_procno);
+        how = Counted::LockGroup;
+    }
+    if (count < 0)
+        return;
+    SiteCount &c = wt->counts[pending];
+    c.launches = 1;
+    c.fewest = count;
+    c.pending = false;
+    c.counted = how;
+}
+
+/* Refresh the counts from the worker's sites, then what the caller counts. */
+void count_launches(Watch *wt, TimestampTz now)
+{
+    for (int s = 0; s < wt->view.nsites; s++) {
+        const LaunchSite &ls = wt->view.sites[s];
+        if (ls.kind == SiteKind::IndexBuild && ls.pending) {
+            /* counted by count_index_registrations() */
+            if (wt->counts[s].launches == 0)
+                wt->counts[s] = {0, -1, true, Counted::Registrations};
+            continue;
+        }
+        wt->counts[s] = {ls.launches, ls.fewest, ls.pending, Counted::Gather};
+        if (ls.kind == SiteKind::IndexBuild)
+            wt->counts[s].counted = Counted::Registrations;
+    }
+    count_index_registrations(wt, now);
+    if (wt->view.state < WorkerState::Executed)
+        count_slow_gather(wt, now);
+}
+
+/* ---- the verdict ---- */
+
+struct Assessment {
+    Verdict verdict; /* Pending while nothing is known */
+    bool complete;   /* no launch under way */
+    int planned;
+    int launched;
+    int launches;
+    int site;
+    Counted counted;
+};
+
+Assessment assess(const Watch *wt, bool statement_done)
+{
+    const RunSpec &spec = *wt->spec;
+    Assessment a = {Verdict::Pending, true, -1, -1, 0, -1, Counted::Gather};
+    int too_small = -1, short_site = -1, plan_site = -1;
+    bool below_min = false;
+
+    for (int s = 0; s < wt->view.nsites; s++) {
+        const SiteCount &c = wt->counts[s];
+        const LaunchSite &ls = wt->view.sites[s];
+        if (c.pending)
+            a.complete = false;
+        if (c.launches == 0)
+            continue;
+        a.launches += c.launches;
+        a.counted = std::max(a.counted, c.counted);
+        if (a.planned < 0 || ls.planned < a.planned)
+            a.planned = ls.planned, plan_site = s;
+        if (a.launched < 0 || c.fewest < a.launched)
+            a.launched = c.fewest;
+        if (ls.planned < spec.min && too_small < 0)
+            too_small = s;
+        if (c.fewest < std::min(ls.planned, spec.target) && short_site < 0)
+            short_site = s;
+        below_min = below_min || c.fewest < spec.min;
+    }
+
+    if (too_small >= 0) {
+        a.verdict = Verdict::PlanTooSmall;
+        a.site = too_small;
+    } else if (short_site >= 0) {
+        a.site = short_site;
+        if (wt->rec->number < spec.retries)
+            a.verdict = Verdict::Short;
+        else
+            a.verdict = below_min ? Verdict::BelowMin : Verdict::AcceptedShort;
+    } else if (a.launches > 0) {
+        a.verdict = a.planned < spec.target ? Verdict::PlanLimited : Verdict::Met;
+        a.site = a.planned < spec.target ? plan_site : -1;
+    } else if (statement_done) {
+        /* It ran without launching anything, or it ran no query at all. */
+        a.planned = a.launched = 0;
+        if (!wt->view.ran_query)
+            a.verdict = Verdict::NotRun;
+        else
+            a.verdict = spec.min > 0 ? Verdict::PlanTooSmall : Verdict::PlanLimited;
+    }
+    return a;
+}
+
+void record(Watch *wt, const Assessment &a)
+{
+    AttemptRecord *rec = wt->rec;
+    rec->planned = a.planned;
+    rec->launched = a.launched;
+    rec->launches = a.launches;
+    rec->site = a.site;
+    rec->counted = a.counted;
+    rec->verdict = a.verdict;
+    rec->rows = wt->view.rows;
+    if (rec->nsites < wt->view.nsites) {
+        Size size = sizeof(LaunchRecord) * static_cast<Size>(wt->view.nsites);
+        rec->sites = static_cast<LaunchRecord *>(rec->sites ? repalloc(rec->sites, size)
+                                                            : palloc(size));
+    }
+    rec->nsites = wt->view.nsites;
+    for (int s = 0; s < wt->view.nsites; s++) {
+        const LaunchSite &ls = wt->view.sites[s];
+        LaunchRecord &r = rec->sites[s];
+        r.kind = ls.kind;
+        r.planned = ls.planned;
+        r.launches = wt->counts[s].launches;
+        r.fewest = wt->counts[s].fewest;
+        memcpy(r.label, ls.label, kSiteLabel);
+    }
+}
+
+/* The earliest count of the attempt: verdict times run from it. */
+TimestampTz first_count(const Watch *wt)
+{
+    TimestampTz first = 0;
+    for (int s = 0; s < wt->view.nsites; s++) {
+        TimestampTz t = wt->view.sites[s].counted_at;
+        if (t != 0 && (first == 0 || t < first))
+            first = t;
+    }
+    return first;
+}
+
+/*
+ * Act on a verdict: report it when it is new, roll back a verdict that does
+ * not commit, tell the queue.  A committing verdict is acted on only when
+ * the statement is done (commit_when_done()).
+ */
+void take_verdict(Watch *wt, const Assessment &a, TimestampTz now, bool final)
+{
+    AttemptRecord *rec = wt->rec;
+    bool first = wt->reported == Verdict::Pending;
+    bool changed = a.verdict != wt->reported;
+    record(wt, a);
+    if (first) {
+        TimestampTz launch = first_count(wt);
+        rec->verdict_ms = launch ? ms_between(launch, now) : 0.0;
+        rec->elapsed_ms = ms_between(wt->start, now);
+    }
+    wt->final = final;
+    if (!verdict_commits(a.verdict)) {
+        request_abort(wt->w);
+        wt->abort_requested_at = now;
+    }
+    if (first || (changed && !verdict_commits(a.verdict)))
+        queue_attempt_decided(wt->view.worker_procno, a.verdict == Verdict::Short,
+                              std::max(a.launched, 0));
+    if (changed)
+        report_attempt(*wt->spec, *rec, first ? AttemptReport::Verdict : AttemptReport::Revised);
+    if (final)
+        report_attempt(*wt->spec, *rec, AttemptReport::Log);
+    wt->reported = a.verdict;
+}
+
+/* Judge what is known now.  Returns true when something was acted on. */
+bool judge(Watch *wt, TimestampTz now)
+{
+    if (wt->final)
+        return false;
+    bool done = wt->view.state >= WorkerState::Executed;
+    Assessment a = assess(wt, done);
+    if (a.verdict == Verdict::Pending)
+        return false;
+    /* A verdict that rolls back is taken at once; one that commits is final
+     * only when the statement is done, and is reported early once no
+     * launch is under way. */
+    bool final = done || !verdict_commits(a.verdict);
+    if (!final && !(a.complete && a.verdict != wt->reported))
+        return false;
+    take_verdict(wt, a, now, final);
+    return true;
+}
+
+/* ---- committing, stopping, interrupts ---- */
+
+/*
+ * The statement is done and every launch was good: commit.  From the
+ * commit request on, interrupts are held until the worker has answered, so
+ * that a cancel cannot report failure for a committed table.
+ */
+bool commit_when_done(Watch *wt)
+{
+    if (wt->committing || !wt->final || !verdict_commits(wt->rec->verdict) ||
+        wt->view.state != WorkerState::Executed)
+        return false;
+    CHECK_FOR_INTERRUPTS(); /* a cancel that came first still wins */
+    HOLD_INTERRUPTS();
+    wt->committing = true;
+    request_commit(wt->w);
+    return true;
+}
+
+/*
+ * Held interrupts must not make the caller unkillable while the worker
+ * commits (a synchronous-replication wait can last forever): pass each of
+ * the caller's interrupts on to the worker, which then behaves as the plain
+ * statement would (it stops waiting with PostgreSQL's WARNING when it has
+ * already committed locally, or rolls back).  Its answer still decides what
+ * the caller reports.
+ */
+void pass_interrupts_on(Watch *wt)
+{
+    if (!wt->committing)
+        return;
+    if (QueryCancelPending && !wt->cancel_passed) {
+        wt->cancel_passed = true;
+        pass_interrupt_on(wt->w, false);
+    }
+    if (ProcDiePending && !wt->terminate_passed) {
+        wt->terminate_passed = true;
+        pass_interrupt_on(wt->w, true);
+    }
+}
+
+/* A worker that ignores the cancel of a rolled-back attempt is terminated. */
+void escalate_abort(Watch *wt, TimestampTz now)
+{
+    if (wt->abort_requested_at != 0 &&
+        TimestampDifferenceExceeds(wt->abort_requested_at, now, kAbortGraceMs)) {
+        wt->abort_requested_at = 0;
+        pass_interrupt_on(wt->w, true);
+    }
+}
+
+[[noreturn]] void raise_self_deadlock(const Watch *wt)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+             errmsg("parallel_guard.run() would wait for itself: the statement needs a lock "
+                    "that the calling transaction holds"),
+             errdetail("Attempt %d of %d: background worker PID %d waits for a lock held by "
+                       "PID %d, which waits for the worker; the attempt was rolled back.",
+                       wt->rec->number, wt->spec->retries, wt->w->pid, MyProcPid),
+             errhint("Call parallel_guard.run() outside the transaction that locks the tables "
+                     "the statement reads, or commit that transaction first.")));
+    pg_unreachable();
+}
 
 /*
  * True when the worker or one of its parallel workers waits for a lock that
@@ -72,205 +461,117 @@ bool worker_waits_for_caller(pid_t worker_pid)
     return found;
 }
 
-[[noreturn]] void raise_self_deadlock(const RunSpec &spec, const AttemptRecord *rec)
+/* The lock manager is asked only when the worker's group waits on a lock. */
+void check_self_lock(Watch *wt, TimestampTz now)
 {
-    ereport(ERROR,
-            (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
-             errmsg("parallel_guard.run() would wait for itself: the statement needs a lock "
-                    "that the calling transaction holds"),
-             errdetail("Attempt %d of %d: background worker PID %d waits for a lock held by "
-                       "PID %d, which waits for the worker; the attempt was rolled back.",
-                       rec->number, spec.retries, rec->worker_pid, MyProcPid),
-             errhint("Call parallel_guard.run() outside the transaction that locks the tables "
-                     "the statement reads, or commit that transaction first.")));
-    pg_unreachable();
+    if (wt->w->pid <= 0 || !TimestampDifferenceExceeds(wt->last_lock_check, now, kLockCheckMs))
+        return;
+    wt->last_lock_check = now;
+    if (!lock_group_waits_for_lock(wt->view.worker_procno))
+        return;
+    MemoryContext old = MemoryContextSwitchTo(wt->scratch);
+    bool self = worker_waits_for_caller(wt->w->pid);
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(wt->scratch);
+    if (self)
+        raise_self_deadlock(wt);
+}
+
+/* How long to sleep: poll fast while a count is expected from shared memory. */
+long poll_interval(const Watch *wt, TimestampTz now)
+{
+    bool expecting = false;
+    TimestampTz since = 0;
+    for (int s = 0; s < wt->view.nsites; s++)
+        if (wt->counts[s].pending) {
+            expecting = true;
+            since = wt->view.sites[s].pending_since;
+        }
+    if (!expecting)
+        return kIdleWaitMs;
+    return TimestampDifferenceExceeds(since, now, kFastPollWindowMs) ? kSlowPollMs : kFastPollMs;
+}
+
+/* After the worker has exited: what it last said decides the record. */
+void finish(Watch *wt)
+{
+    drain_worker_messages(wt->w);
+    read_shared(wt->w->shared, &wt->view, wt->view.change);
+    if (wt->committing) {
+        /* A cancel that arrived while the worker committed came too late. */
+        if (wt->view.state == WorkerState::Committed)
+            QueryCancelPending = false;
+        RESUME_INTERRUPTS();
+    }
+    AttemptRecord *rec = wt->rec;
+    rec->rows = wt->view.rows;
+    /* Stopped with no verdict, or stopped before committing what we accepted. */
+    if (rec->verdict == Verdict::Pending ||
+        (verdict_commits(rec->verdict) && wt->view.state != WorkerState::Committed))
+        rec->verdict = Verdict::Failed;
+    if (rec->elapsed_ms == 0.0)
+        rec->elapsed_ms = ms_between(wt->start, GetCurrentTimestamp());
+    MemoryContextDelete(wt->scratch);
 }
 
 } // namespace
 
-Verdict decide(const RunSpec &spec, int number, int planned, int count)
-{
-    if (planned >= 0 && planned < spec.min)
-        return Verdict::PlanTooSmall;
-    /* A plan that asks for fewer than target cannot be helped by retrying. */
-    bool plan_limited = planned >= 0 && planned < spec.target;
-    int goal = plan_limited ? planned : spec.target;
-
-    if (count >= goal)
-        return plan_limited ? Verdict::PlanLimited : Verdict::Met;
-    if (number < spec.retries)
-        return Verdict::Short;
-    return count >= spec.min ? Verdict::AcceptedShort : Verdict::BelowMin;
-}
-
 void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start)
 {
-    TimestampTz leader_seen = 0;
-    int most_members = -1;  /* members leave as they finish: keep the peak */
-    int index_planned = -1; /* 0 once an index build is seen to be serial */
-    TimestampTz planned_seen = 0;
-    long settle_ms = guard_settle_time_ms();
-    TimestampTz last_lock_check = start;
-    bool committing = false;
-    bool forwarded = false; /* a cancel or terminate passed on to the worker */
-
+    auto *wt = static_cast<Watch *>(palloc0(sizeof(Watch)));
+    wt->w = w;
+    wt->spec = &spec;
+    wt->rec = rec;
+    wt->start = start;
+    wt->settle_ms = guard_settle_time_ms();
+    wt->view.change = UINT32_MAX; /* copy the sites at the first look */
+    wt->last_lock_check = start;
+    wt->scratch = AllocSetContextCreate(CurrentMemoryContext, "parallel_guard watch",
+                                        ALLOCSET_SMALL_SIZES);
+    for (int s = 0; s < kMaxSites; s++)
+        wt->most_members[s] = -1;
     rec->verdict = Verdict::Pending;
     rec->planned = -1;
     rec->launched = -1;
+    rec->site = -1;
     rec->worker_pid = w->pid;
 
     for (;;) {
         drain_worker_messages(w);
         bool stopped = worker_stopped(w);
-        SharedView v = read_shared(w->shared);
+        read_shared(w->shared, &wt->view, wt->view.change);
         TimestampTz now = GetCurrentTimestamp();
-        long wait_ms = kIdleWaitMs;
 
-        if (!counted_by_lock_group(spec.kind))
-            rec->planned = v.planned;
-        else if (index_planned >= 0)
-            rec->planned = index_planned;
-        else
-            rec->planned = spec.index_planned;
-        if (v.launched >= 0)
-            rec->launched = v.launched, rec->exact = true;
-        rec->rows = v.rows;
-
-        if (rec->verdict == Verdict::Pending) {
-            Verdict verdict = Verdict::Pending;
-            TimestampTz launch = v.launch_time;
-            int count = -1;
-
-            int planned = rec->planned;
-
-            if (v.state == WorkerState::Failed || (stopped && v.state < WorkerState::Executed)) {
-                verdict = Verdict::Failed;
-            } else if (planned >= 0 && planned < spec.min) {
-                verdict = Verdict::PlanTooSmall;
-            } else if (counted_by_lock_group(spec.kind)) {
-                /* An index build: no Gather, only the lock group shows its workers. */
-                int members = std::max(most_members, lock_group_workers(v.worker_procno));
-                most_members = members;
-                if (members >= 0 && leader_seen == 0)
-                    leader_seen = now;
-                bool settled =
-                    leader_seen != 0 && TimestampDifferenceExceeds(leader_seen, now, settle_ms);
-                int goal = planned >= 0 ? std::min(planned, spec.target) : spec.target;
-                if (members >= goal || settled || v.state >= WorkerState::Executed) {
-                    if (leader_seen == 0) {
-                        /* It never went parallel: the build was planned serial. */
-                        planned = index_planned = 0;
-                        count = 0;
-                        launch = now;
-                    } else {
-                        count = members;
-                        launch = leader_seen;
-                    }
-                    rec->launched = count;
-                    rec->exact = false;
-                }
-                wait_ms = TimestampDifferenceExceeds(start, now, kFastPollWindowMs) ? kSlowPollMs
-                                                                                    : kFastPollMs;
-            } else if (v.launched >= 0) {
-                count = v.launched;
-            } else if (v.planned == 0) {
-                count = 0; /* no Gather at all: nothing will launch */
-                launch = now;
-                rec->launched = 0;
-                rec->exact = true;
-            } else if (v.planned > 0) {
-                if (planned_seen == 0)
-                    planned_seen = now;
-                int members = std::max(most_members, lock_group_workers(v.worker_procno));
-                most_members = members;
-                if (members >= 0 && leader_seen == 0)
-                    leader_seen = now;
-                /*
-                 * The exact count normally follows the launch within a
-                 * millisecond (see worker.cpp); the lock group decides only
-                 * when it has not come by settle_time.  Committing waits for
-                 * the statement's end anyway, so waiting costs nothing there.
-                 */
-                if (members >= 0 && TimestampDifferenceExceeds(leader_seen, now, settle_ms)) {
-                    count = members;
-                    launch = leader_seen;
-                    rec->launched = members;
-                    rec->exact = false;
-                }
-                wait_ms = TimestampDifferenceExceeds(planned_seen, now, kFastPollWindowMs)
-                              ? kSlowPollMs
-                              : kFastPollMs;
-            }
-            if (count >= 0)
-                verdict = decide(spec, rec->number, planned, count);
-
-            if (verdict != Verdict::Pending) {
-                rec->verdict = verdict;
-                rec->verdict_ms = launch ? ms_between(launch, now) : 0.0;
-                rec->elapsed_ms = ms_between(start, now);
-                queue_attempt_decided(v.worker_procno, verdict == Verdict::Short, rec->launched);
-                if (!verdict_commits(verdict) && verdict != Verdict::Failed)
-                    request_abort(w);
-                if (verdict != Verdict::Failed)
-                    report_attempt(spec, *rec);
+        if (!wt->final) {
+            bool failed = wt->view.state == WorkerState::Failed ||
+                          (stopped && wt->view.state < WorkerState::Executed);
+            count_launches(wt, now);
+            if (failed) {
+                /* What launched before the statement's error is still said. */
+                Assessment a = assess(wt, false);
+                if (a.launches > 0 && a.verdict != wt->reported)
+                    take_verdict(wt, a, now, false);
+                else
+                    record(wt, a);
+                rec->verdict = Verdict::Failed;
+                wt->final = true;
+            } else if (judge(wt, now))
                 continue; /* act on the new decision at once */
-            }
         }
-
-        /*
-         * An accepted attempt is committed only once its statement is done:
-         * until then a cancel of ours still rolls it back.  From the commit
-         * request on, interrupts are held until the worker has answered, so
-         * that a cancel cannot report failure for a committed table.
-         */
-        if (verdict_commits(rec->verdict) && v.state == WorkerState::Executed && !committing) {
-            CHECK_FOR_INTERRUPTS(); /* a cancel that came first still wins */
-            HOLD_INTERRUPTS();
-            committing = true;
-            request_commit(w);
+        if (commit_when_done(wt))
             continue;
-        }
         if (stopped)
             break;
-        /*
-         * Held interrupts must not make the caller unkillable while the
-         * worker commits (a synchronous-replication wait can last forever):
-         * pass a cancel or terminate on to the worker, which then behaves as
-         * the plain statement would (it stops waiting with PostgreSQL's
-         * WARNING when it has already committed locally, or rolls back).
-         * Its answer still decides what the caller reports.
-         */
-        if (committing && !forwarded && (QueryCancelPending || ProcDiePending)) {
-            forwarded = true;
-            pass_interrupt_on(w, ProcDiePending);
-        }
-        if (w->pid > 0 && TimestampDifferenceExceeds(last_lock_check, now, kLockCheckMs)) {
-            last_lock_check = now;
-            if (worker_waits_for_caller(w->pid))
-                raise_self_deadlock(spec, rec);
-        }
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                         PG_WAIT_EXTENSION);
+        pass_interrupts_on(wt);
+        escalate_abort(wt, now);
+        check_self_lock(wt, now);
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                         poll_interval(wt, now), PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }
-
-    drain_worker_messages(w);
-    SharedView v = read_shared(w->shared);
-    if (committing) {
-        /* A cancel that arrived while the worker committed came too late. */
-        if (v.state == WorkerState::Committed)
-            QueryCancelPending = false;
-        RESUME_INTERRUPTS();
-    }
-    rec->rows = v.rows;
-    if (v.launched >= 0)
-        rec->launched = v.launched, rec->exact = true;
-    /* Stopped with no verdict, or stopped before committing what we accepted. */
-    if (rec->verdict == Verdict::Pending ||
-        (verdict_commits(rec->verdict) && v.state != WorkerState::Committed))
-        rec->verdict = Verdict::Failed;
-    rec->elapsed_ms = ms_between(start, GetCurrentTimestamp());
+    finish(wt);
+    pfree(wt);
 }
 
 } // namespace pg_guard

@@ -1,5 +1,6 @@
 /*
- * watcher.hpp: watch one attempt's parallel group and decide its verdict.
+ * watcher.hpp: watch one attempt's launches of parallel workers and decide
+ * its verdict.
  */
 #pragma once
 
@@ -8,14 +9,14 @@
 
 namespace pg_guard {
 
-/* The verdict for an attempt whose workers are counted as `count`. */
-Verdict decide(const RunSpec &spec, int number, int planned, int count);
-
 /*
- * Watch the attempt until its worker has exited: decide as soon as the
- * launch is known, tell the worker to commit or roll back, and record the
- * attempt in rec.  start is when the attempt began (before its worker was
- * registered).  Each verdict is reported (NOTICE and LOG) when made.
+ * Watch the attempt until its worker has exited: decide as soon as a
+ * launch is known, revise the verdict when a later launch of the statement
+ * comes up short, tell the worker to commit (only when the statement is
+ * done and every launch was good) or roll back, and record the attempt in
+ * rec.  start is when the attempt began (before its worker was registered).
+ * Each verdict is reported by NOTICE when made (and again when revised);
+ * the final one also by a LOG line.
  */
 void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start);
 

@@ -1,58 +1,279 @@
 /*
  * worker.cpp: the background worker that runs one attempt.
  *
- * It connects as the caller's login role to the caller's database, restores
- * the caller's settings and current user, runs the CREATE TABLE ... AS, and
- * then keeps its transaction open until the caller decides: commit (enough
- * workers) or roll back (short).  A short attempt is therefore never visible
- * to anyone and never needs a DROP.
+ * It connects as the caller's login role to the caller's database, loads
+ * the libraries the caller had loaded, restores the caller's settings and
+ * current user, runs the statement, and then keeps its transaction open
+ * until the caller decides: commit (every launch had its workers) or roll
+ * back (short).  A short attempt is therefore never visible to anyone and
+ * never needs a DROP.
  *
- * While the statement starts, executor hooks installed in this process only
- * publish two numbers to the caller through the shared segment:
- *  - planned: Gather.num_workers of the first Gather / Gather Merge, right
- *    after ExecutorStart;
- *  - launched: GatherState.nworkers_launched, exactly, as soon as the leader
- *    first runs the Gather's child (right after LaunchParallelWorkers(), see
- *    ExecGather() in nodeGather.c and ExecGatherMerge()); failing that, at
- *    ExecutorEnd.
- * The caller also watches this process's lock group (storage/proc.h), which
- * shows the workers joining even when the leader does not run the child.
+ * While the statement runs, hooks installed in this process only publish
+ * every launch of parallel workers to the caller (attempt_segment.hpp):
+ *  - each Gather / Gather Merge of every query the statement runs is a
+ *    launch site, found after ExecutorStart; a launch begins at the node's
+ *    first call after (re)initialisation and is counted exactly
+ *    (nworkers_launched) as soon as the leader first runs the node's child,
+ *    right after LaunchParallelWorkers() (ExecGather() in nodeGather.c), or
+ *    else when the node's call returns;
+ *  - each index build is a site, published when its index is created, with
+ *    the workers plan_create_index_workers() plans for it; its launch has no
+ *    executor node, so the caller counts its registrations.
+ * A Gather that has returned its last row waits until its workers have
+ * exited, so that PostgreSQL no longer counts them when the statement's next
+ * launch asks for workers.
  */
 #include "worker.hpp"
 
 #include "attempt_segment.hpp"
+#include "boundary.hpp"
 #include "statement.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/parallel.h"
+#include "catalog/index.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_am.h"
+#include "common/hashfn.h"
+#include "executor/execParallel.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planner.h"
+#include "parser/parsetree.h"
+}
 
 namespace pg_guard {
 
 namespace {
 
 GuardShared *shared = nullptr;
+StatementKind statement_kind = StatementKind::CreateTableAs;
+bool statement_running = false;
+bool main_query_seen = false;
+int queries_seen = 1; /* query 1 is the statement's own */
+
 ExecutorStart_hook_type prev_executor_start = nullptr;
 ExecutorEnd_hook_type prev_executor_end = nullptr;
+object_access_hook_type prev_object_access = nullptr;
 
-/* The guarded statement's QueryDesc, once its ExecutorStart has run. */
-QueryDesc *guarded_query = nullptr;
-bool launch_published = false;
+/* ---- publishing launch sites (under the segment's spinlock, no calls) ---- */
+
+int add_site(SiteKind kind, int query, int node_id, int planned, uint32 query_hash,
+             const char *label, bool counted_now)
+{
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared->mutex);
+    int i = 0;
+    while (i < shared->nsites &&
+           !(shared->sites[i].node_id == node_id && shared->sites[i].query_hash == query_hash &&
+             shared->sites[i].kind == kind && kind != SiteKind::IndexBuild))
+        i++;
+    if (i == shared->nsites) {
+        if (shared->nsites < kMaxSites) {
+            shared->nsites++;
+            LaunchSite &s = shared->sites[i];
+            memset(&s, 0, sizeof(s));
+            s.kind = kind;
+            s.query = query;
+            s.node_id = node_id;
+            s.planned = planned;
+            s.fewest = -1;
+            s.query_hash = query_hash;
+            strlcpy(s.label, label, kSiteLabel);
+        } else {
+            /* Fold further sites into the last one: it keeps the minimums. */
+            i = kMaxSites - 1;
+            LaunchSite &s = shared->sites[i];
+            s.planned = Min(s.planned, planned);
+            strlcpy(s.label, "further launch sites", kSiteLabel);
+        }
+    }
+    LaunchSite &s = shared->sites[i];
+    if (counted_now) { /* a site that plans no workers: launched none */
+        s.launches++;
+        s.fewest = 0;
+        if (s.counted_at == 0)
+            s.counted_at = now;
+    } else if (kind == SiteKind::IndexBuild) {
+        s.pending = true; /* the caller counts its registrations */
+        s.pending_since = now;
+    }
+    shared->ran_query = true;
+    shared->change++;
+    SpinLockRelease(&shared->mutex);
+    wake_proc(shared->caller_procno);
+    return i;
+}
+
+void begin_launch(int site)
+{
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared->mutex);
+    shared->sites[site].pending = true;
+    shared->sites[site].pending_since = now;
+    shared->change++;
+    SpinLockRelease(&shared->mutex);
+    wake_proc(shared->caller_procno);
+}
+
+void count_launch(int site, int launched)
+{
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared->mutex);
+    LaunchSite &s = shared->sites[site];
+    if (s.counted_at == 0)
+        s.counted_at = now;
+    s.pending = false;
+    s.launches++;
+    s.fewest = s.fewest < 0 ? launched : Min(s.fewest, launched);
+    shared->change++;
+    SpinLockRelease(&shared->mutex);
+    wake_proc(shared->caller_procno);
+}
+
+/* ---- Gather nodes: hooks on the node and on its child ---- */
+
+struct GatherHook {
+    QueryDesc *query;
+    PlanState *gather;
+    PlanState *child;
+    ExecProcNodeMtd gather_call;
+    ExecProcNodeMtd child_call;
+    int site;
+    bool awaiting; /* a launch has begun and is not counted yet */
+};
+
+GatherHook *hooks = nullptr; /* in TopMemoryContext */
+int nhooks = 0;
+int hooks_capacity = 0;
+
+/* Newest first: an entry left by a query that failed may share an address
+ * with a live node, and the live node's entry is always the newer. */
+GatherHook *hook_of_gather(PlanState *ps)
+{
+    for (int i = nhooks - 1; i >= 0; i--)
+        if (hooks[i].gather == ps)
+            return &hooks[i];
+    return nullptr;
+}
+
+GatherHook *hook_of_child(PlanState *ps)
+{
+    for (int i = nhooks - 1; i >= 0; i--)
+        if (hooks[i].child == ps)
+            return &hooks[i];
+    return nullptr;
+}
+
+bool initialized(const PlanState *ps)
+{
+    if (IsA(ps, GatherState))
+        return reinterpret_cast<const GatherState *>(ps)->initialized;
+    return reinterpret_cast<const GatherMergeState *>(ps)->initialized;
+}
+
+ParallelExecutorInfo *executor_info(const PlanState *ps)
+{
+    if (IsA(ps, GatherState))
+        return reinterpret_cast<const GatherState *>(ps)->pei;
+    return reinterpret_cast<const GatherMergeState *>(ps)->pei;
+}
+
+int planned_of(const PlanState *ps)
+{
+    if (IsA(ps->plan, Gather))
+        return reinterpret_cast<const Gather *>(ps->plan)->num_workers;
+    return reinterpret_cast<const GatherMerge *>(ps->plan)->num_workers;
+}
+
+/* What the launch just made got: nothing when the node ran without
+ * parallel mode (ExecGather() then launches nothing). */
+int launched_of(const PlanState *ps)
+{
+    if (executor_info(ps) == nullptr || !ps->state->es_use_parallel_mode)
+        return 0;
+    if (IsA(ps, GatherState))
+        return reinterpret_cast<const GatherState *>(ps)->nworkers_launched;
+    return reinterpret_cast<const GatherMergeState *>(ps)->nworkers_launched;
+}
+
+TupleTableSlot *child_first_call(PlanState *ps);
+
+void hook_child(GatherHook *h)
+{
+    if (h->child == nullptr)
+        return;
+    h->child->ExecProcNodeReal = child_first_call;
+    if (h->child->ExecProcNode == h->child_call)
+        h->child->ExecProcNode = child_first_call;
+}
+
+void unhook_child(GatherHook *h)
+{
+    h->child->ExecProcNodeReal = h->child_call;
+    if (h->child->ExecProcNode == child_first_call)
+        h->child->ExecProcNode = h->child_call;
+}
+
+void count_if_awaiting(GatherHook *h)
+{
+    if (h->awaiting && initialized(h->gather)) {
+        h->awaiting = false;
+        count_launch(h->site, launched_of(h->gather));
+    }
+}
 
 /*
- * Nodes whose first call we intercept: each Gather's outer child (its first
- * call in the leader comes right after the launch when the leader takes
- * part) and each Gather itself (its first return, for a leader that does
- * not take part).
+ * The node has returned its last row: its workers have finished
+ * (ExecParallelFinish) but are still exiting, and PostgreSQL counts them
+ * against max_parallel_workers until the postmaster has reaped them.  Wait
+ * for that, as ReinitializeParallelDSM() does before a rescan, so that the
+ * statement's next launch (the Gather an InitPlan was feeding, the next
+ * Append child) is not short for want of the statement's own workers.
  */
-struct NodeHook {
-    PlanState *node;
-    PlanState *gather;
-    ExecProcNodeMtd original;
-};
-constexpr int kMaxHooks = 32;
-NodeHook node_hooks[kMaxHooks];
-int n_node_hooks = 0;
-int first_planned = -1;
+void wait_for_finished_workers(PlanState *ps)
+{
+    ParallelExecutorInfo *pei = executor_info(ps);
+    if (pei == nullptr || pei->pcxt->nworkers_launched == 0)
+        return;
+    ExecParallelFinish(pei);
+    for (int i = 0; i < pei->pcxt->nworkers_launched; i++)
+        if (pei->pcxt->worker[i].bgwhandle != nullptr)
+            (void) WaitForBackgroundWorkerShutdown(pei->pcxt->worker[i].bgwhandle);
+}
 
-/* planstate_tree_walker() takes an old-style bool (*)(); void (*)() is the
- * sanctioned generic function pointer to pass through. */
+TupleTableSlot *gather_call(PlanState *ps)
+{
+    GatherHook *h = hook_of_gather(ps);
+    if (h == nullptr)
+        elog(ERROR, "parallel_guard: executor hook lost its Gather node");
+    if (!initialized(ps)) {
+        /* First call, or the first after a rescan: a launch begins. */
+        begin_launch(h->site);
+        h->awaiting = true;
+        hook_child(h);
+    }
+    TupleTableSlot *slot = h->gather_call(ps);
+    count_if_awaiting(h); /* the leader did not run the child itself */
+    if (TupIsNull(slot))
+        wait_for_finished_workers(ps);
+    return slot;
+}
+
+TupleTableSlot *child_first_call(PlanState *ps)
+{
+    GatherHook *h = hook_of_child(ps);
+    if (h == nullptr)
+        elog(ERROR, "parallel_guard: executor hook lost its node");
+    unhook_child(h); /* later calls go straight to the real node */
+    count_if_awaiting(h);
+    return h->child_call(ps);
+}
+
+/* ---- finding the Gather nodes of a query ---- */
+
+/* planstate_tree_walker() takes an old-style bool (*)() before PostgreSQL
+ * 16; void (*)() is the sanctioned generic function pointer to pass through. */
 using Walker = bool (*)(PlanState *, void *);
 bool (*as_walker(Walker w))()
 {
@@ -64,132 +285,177 @@ bool is_gather(const PlanState *ps)
     return IsA(ps, GatherState) || IsA(ps, GatherMergeState);
 }
 
-int launched_of(const PlanState *gather)
+/* The first relation scanned below a node, for a label a DBA recognises. */
+bool find_scanned_relation(PlanState *ps, void *context)
 {
-    if (IsA(gather, GatherState))
-        return castNode(GatherState, const_cast<PlanState *>(gather))->nworkers_launched;
-    return castNode(GatherMergeState, const_cast<PlanState *>(gather))->nworkers_launched;
-}
-
-bool gather_started(const PlanState *gather)
-{
-    if (IsA(gather, GatherState))
-        return castNode(GatherState, const_cast<PlanState *>(gather))->initialized;
-    return castNode(GatherMergeState, const_cast<PlanState *>(gather))->initialized;
-}
-
-int planned_of(const PlanState *gather)
-{
-    if (IsA(gather->plan, Gather))
-        return castNode(Gather, gather->plan)->num_workers;
-    return castNode(GatherMerge, gather->plan)->num_workers;
-}
-
-void publish_launch(int launched)
-{
-    if (launch_published)
-        return;
-    launch_published = true;
-    SpinLockAcquire(&shared->mutex);
-    shared->launched = launched;
-    shared->launch_time = GetCurrentTimestamp();
-    SpinLockRelease(&shared->mutex);
-    wake_proc(shared->caller_procno);
-}
-
-TupleTableSlot *hooked_first_call(PlanState *pstate)
-{
-    for (int i = 0; i < n_node_hooks; i++) {
-        NodeHook &h = node_hooks[i];
-        if (h.node != pstate)
-            continue;
-        /* Unhook first: every later call goes straight to the real node. */
-        pstate->ExecProcNodeReal = h.original;
-        if (pstate->ExecProcNode == hooked_first_call)
-            pstate->ExecProcNode = h.original;
-        if (pstate == h.gather) {
-            TupleTableSlot *slot = h.original(pstate);
-            if (gather_started(h.gather))
-                publish_launch(launched_of(h.gather));
-            return slot;
+    if (ps == nullptr)
+        return false;
+    switch (nodeTag(ps->plan)) {
+    case T_SeqScan:
+    case T_SampleScan:
+    case T_IndexScan:
+    case T_IndexOnlyScan:
+    case T_BitmapHeapScan:
+    case T_TidScan:
+    case T_TidRangeScan: {
+        Index rti = reinterpret_cast<Scan *>(ps->plan)->scanrelid;
+        if (rti > 0) {
+            *static_cast<Oid *>(context) = rt_fetch(rti, ps->state->es_range_table)->relid;
+            return true;
         }
-        if (gather_started(h.gather))
-            publish_launch(launched_of(h.gather));
-        return h.original(pstate);
+        break;
     }
-    elog(ERROR, "parallel_guard: executor hook lost its node");
-    pg_unreachable();
+    default: break;
+    }
+    return planstate_tree_walker(ps, as_walker(find_scanned_relation), context);
 }
 
-void hook_first_call(PlanState *node, PlanState *gather)
+struct FindContext {
+    QueryDesc *query;
+    int query_number;
+    uint32 query_hash;
+    int found;
+};
+
+void add_hook(const GatherHook &h)
 {
-    if (node == nullptr || n_node_hooks >= kMaxHooks)
-        return;
-    node_hooks[n_node_hooks++] = {node, gather, node->ExecProcNodeReal};
-    node->ExecProcNodeReal = hooked_first_call;
+    if (nhooks == hooks_capacity) {
+        int capacity = hooks_capacity ? hooks_capacity * 2 : 16;
+        Size size = sizeof(GatherHook) * static_cast<Size>(capacity);
+        hooks = static_cast<GatherHook *>(
+            hooks ? repalloc(hooks, size) : MemoryContextAlloc(TopMemoryContext, size));
+        hooks_capacity = capacity;
+    }
+    hooks[nhooks++] = h;
 }
 
 bool find_gathers(PlanState *ps, void *context)
 {
     if (ps == nullptr)
         return false;
+    auto *fc = static_cast<FindContext *>(context);
     if (is_gather(ps)) {
-        if (first_planned < 0)
-            first_planned = planned_of(ps);
-        hook_first_call(outerPlanState(ps), ps);
-        hook_first_call(ps, ps);
+        Oid rel = InvalidOid;
+        find_scanned_relation(outerPlanState(ps), &rel);
+        const char *relname = OidIsValid(rel) ? get_rel_name(rel) : nullptr;
+        const char *type = IsA(ps, GatherState) ? "Gather" : "Gather Merge";
+        char *label = psprintf("%s%s (node %d)%s%s",
+                               fc->query_number > 1
+                                   ? psprintf("query %d: ", fc->query_number)
+                                   : "",
+                               type, ps->plan->plan_node_id, relname ? " over " : "",
+                               relname ? relname : "");
+        int site = add_site(IsA(ps, GatherState) ? SiteKind::Gather : SiteKind::GatherMerge,
+                            fc->query_number, ps->plan->plan_node_id, planned_of(ps),
+                            fc->query_hash, label, false);
+        GatherHook h = {fc->query, ps, outerPlanState(ps), ps->ExecProcNodeReal,
+                        outerPlanState(ps) ? outerPlanState(ps)->ExecProcNodeReal : nullptr,
+                        site, false};
+        add_hook(h);
+        ps->ExecProcNodeReal = gather_call;
+        fc->found++;
     }
     return planstate_tree_walker(ps, as_walker(find_gathers), context);
 }
 
-bool find_launched(PlanState *ps, void *context)
-{
-    if (ps == nullptr)
-        return false;
-    if (is_gather(ps) && gather_started(ps)) {
-        *static_cast<int *>(context) = launched_of(ps);
-        return true;
-    }
-    return planstate_tree_walker(ps, as_walker(find_launched), context);
-}
+/* ---- hooks ---- */
 
-void guard_executor_start(QueryDesc *qd, int eflags)
+void executor_start(QueryDesc *qd, int eflags)
 {
     if (prev_executor_start)
         prev_executor_start(qd, eflags);
     else
         standard_ExecutorStart(qd, eflags);
-
-    /*
-     * The guarded statement's query is the first to write into a new
-     * relation: DestIntoRel (CREATE TABLE AS, SELECT INTO, CREATE
-     * MATERIALIZED VIEW) or DestTransientRel (REFRESH MATERIALIZED VIEW).
-     */
-    CommandDest dest = qd->dest->mydest;
-    if (guarded_query || (eflags & EXEC_FLAG_EXPLAIN_ONLY) ||
-        (dest != DestIntoRel && dest != DestTransientRel))
+    if (!statement_running || (eflags & EXEC_FLAG_EXPLAIN_ONLY))
         return;
-    guarded_query = qd;
-    find_gathers(qd->planstate, nullptr);
 
-    SpinLockAcquire(&shared->mutex);
-    shared->planned = first_planned < 0 ? 0 : first_planned;
-    SpinLockRelease(&shared->mutex);
-    wake_proc(shared->caller_procno);
+    /* The statement's own query writes into the new relation: DestIntoRel
+     * (CREATE TABLE AS, SELECT INTO, CREATE MATERIALIZED VIEW) or
+     * DestTransientRel (REFRESH MATERIALIZED VIEW's fill query). */
+    CommandDest dest = qd->dest->mydest;
+    bool own = !main_query_seen && (dest == DestIntoRel || dest == DestTransientRel);
+    main_query_seen = main_query_seen || own;
+
+    FindContext fc = {qd, own ? 1 : queries_seen + 1,
+                      qd->sourceText ? hash_bytes(reinterpret_cast<const unsigned char *>(
+                                                      qd->sourceText),
+                                                  static_cast<int>(strlen(qd->sourceText)))
+                                     : 0,
+                      0};
+    if (own)
+        fc.query_hash = 0;
+    find_gathers(qd->planstate, &fc);
+    if (fc.found > 0 && !own)
+        queries_seen++;
+    if (own && fc.found == 0)
+        (void) add_site(SiteKind::SerialQuery, 1, -1, 0, 0, "the statement's query (no Gather)",
+                        true);
+    if (own) {
+        SpinLockAcquire(&shared->mutex);
+        shared->ran_query = true;
+        shared->change++;
+        SpinLockRelease(&shared->mutex);
+        wake_proc(shared->caller_procno);
+    }
 }
 
-void guard_executor_end(QueryDesc *qd)
+void executor_end(QueryDesc *qd)
 {
-    if (qd == guarded_query && !launch_published) {
-        int launched = 0; /* no Gather ran: no worker was launched */
-        find_launched(qd->planstate, &launched);
-        publish_launch(launched);
-    }
+    /* Forget this query's nodes: they are freed with it. */
+    int kept = 0;
+    for (int i = 0; i < nhooks; i++)
+        if (hooks[i].query != qd)
+            hooks[kept++] = hooks[i];
+    nhooks = kept;
     if (prev_executor_end)
         prev_executor_end(qd);
     else
         standard_ExecutorEnd(qd);
 }
+
+/* Can this index's access method build in parallel (index_build())? */
+bool builds_in_parallel(Relation index)
+{
+#if PG_VERSION_NUM >= 170000
+    return index->rd_indam->amcanbuildparallel;
+#else
+    return index->rd_rel->relam == BTREE_AM_OID;
+#endif
+}
+
+/*
+ * An index of the guarded CREATE INDEX was created (once per partition of
+ * a partitioned table): index_create() builds it right after this hook and
+ * a CommandCounterIncrement().  Making that increment here lets us ask
+ * plan_create_index_workers() now, exactly as index_build() will, how many
+ * workers the build plans.
+ */
+void index_created(Oid index_oid)
+{
+    CommandCounterIncrement();
+    if (get_rel_relkind(index_oid) != RELKIND_INDEX)
+        return; /* a partitioned index: built partition by partition */
+    Oid table = IndexGetRelation(index_oid, false);
+    Relation index = index_open(index_oid, NoLock);
+    bool parallel = builds_in_parallel(index);
+    index_close(index, NoLock);
+    int planned = parallel ? plan_create_index_workers(table, index_oid) : 0;
+    const char *name = get_rel_name(table);
+    char *label = psprintf("index build on %s", name ? name : "?");
+    /* A serial build is a site that plans no workers, counted at once. */
+    (void) add_site(SiteKind::IndexBuild, 1, -1, planned, 0, label, planned == 0);
+}
+
+void object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg)
+{
+    if (prev_object_access)
+        prev_object_access(access, class_id, object_id, sub_id, arg);
+    if (statement_running && statement_kind == StatementKind::CreateIndex &&
+        access == OAT_POST_CREATE && class_id == RelationRelationId && sub_id == 0)
+        index_created(object_id);
+}
+
+/* ---- the attempt ---- */
 
 void set_state(WorkerState state, uint64 rows)
 {
@@ -218,21 +484,26 @@ Decision wait_for_decision()
 /* Parse, plan and run the statement as exec_simple_query() would. */
 uint64 run_statement(const char *sql)
 {
-    RawStmt *raw = parse_guarded_statement(sql).raw;
-    List *queries = pg_analyze_and_rewrite_fixedparams(raw, sql, nullptr, 0, nullptr);
+    GuardedStatement st = parse_guarded_statement(sql);
+    statement_kind = st.kind;
+    List *queries = pg_analyze_and_rewrite_fixedparams(st.raw, sql, nullptr, 0, nullptr);
     List *plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, nullptr);
     PlannedStmt *pstmt = linitial_node(PlannedStmt, plans);
     QueryCompletion qc;
 
     InitializeQueryCompletion(&qc);
+    statement_running = true;
     ProcessUtility(pstmt, sql, false, PROCESS_UTILITY_TOPLEVEL, nullptr, nullptr, None_Receiver,
                    &qc);
+    statement_running = false;
     return qc.nprocessed;
 }
 
+/* Libraries first (they define custom settings), then the settings. */
 void restore_caller_context(shm_toc *toc)
 {
     StartTransactionCommand();
+    RestoreLibraryState(static_cast<char *>(shm_toc_lookup(toc, kKeyLibraries, false)));
     RestoreGUCState(shm_toc_lookup(toc, kKeyGuc, false));
     CommitTransactionCommand();
 
@@ -251,21 +522,9 @@ void become_caller_user()
     SetUserIdAndSecContext(shared->current_user_id, shared->sec_context);
 }
 
-} // namespace
-
-} // namespace pg_guard
-
-using namespace pg_guard;
-
-/*
- * Entry point.  Plain C-style code: no C++ object with a destructor lives in
- * these frames, so PostgreSQL errors may unwind them.
- */
-void parallel_guard_worker_main(Datum main_arg)
+/* Attach the segment, connect, and route messages to the caller. */
+const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
 {
-    pqsignal(SIGTERM, die);
-    BackgroundWorkerUnblockSignals();
-
     dsm_segment *seg = dsm_attach(DatumGetUInt32(main_arg));
     if (seg == nullptr)
         ereport(ERROR,
@@ -276,7 +535,6 @@ void parallel_guard_worker_main(Datum main_arg)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("parallel_guard worker found a bad magic number in its segment")));
     shared = static_cast<GuardShared *>(shm_toc_lookup(toc, kKeyShared, false));
-    const char *sql = static_cast<const char *>(shm_toc_lookup(toc, kKeySql, false));
 
     /* From here on, notices and errors travel to the caller. */
     auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kKeyQueue, false));
@@ -294,44 +552,80 @@ void parallel_guard_worker_main(Datum main_arg)
     wake_proc(shared->caller_procno);
 
     prev_executor_start = ExecutorStart_hook;
-    ExecutorStart_hook = guard_executor_start;
+    ExecutorStart_hook = executor_start;
     prev_executor_end = ExecutorEnd_hook;
-    ExecutorEnd_hook = guard_executor_end;
+    ExecutorEnd_hook = executor_end;
+    prev_object_access = object_access_hook;
+    object_access_hook = object_access;
+
+    *toc_out = toc;
+    return static_cast<const char *>(shm_toc_lookup(toc, kKeySql, false));
+}
+
+/* Run the statement, then commit or roll back on the caller's word. */
+void run_attempt(shm_toc *toc, const char *sql)
+{
+    restore_caller_context(toc);
+
+    debug_query_string = sql;
+    pgstat_report_activity(STATE_RUNNING, sql);
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    become_caller_user();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    uint64 rows = run_statement(sql);
+    PopActiveSnapshot();
+
+    set_state(WorkerState::Executed, rows);
+    if (wait_for_decision() == Decision::Commit) {
+        CommitTransactionCommand();
+        set_state(WorkerState::Committed, rows);
+    } else {
+        AbortCurrentTransaction();
+        set_state(WorkerState::RolledBack, 0);
+    }
+}
+
+void report_failure()
+{
+    SpinLockAcquire(&shared->mutex);
+    bool abort_requested = shared->decision == Decision::Abort;
+    SpinLockRelease(&shared->mutex);
+
+    /* The caller's own cancel of a short attempt is no error to report. */
+    if (!abort_requested)
+        EmitErrorReport();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    set_state(abort_requested ? WorkerState::RolledBack : WorkerState::Failed, 0);
+}
+
+} // namespace
+
+} // namespace pg_guard
+
+using namespace pg_guard;
+
+/*
+ * Entry point.  A C-linkage frame: the C++ work runs behind cpp_call(), so
+ * no exception reaches PostgreSQL, and the PG_TRY here only ever sees
+ * PostgreSQL errors.
+ */
+void parallel_guard_worker_main(Datum main_arg)
+{
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+
+    shm_toc *toc = nullptr;
+    const char *sql = cpp_call([&] { return attach_and_connect(main_arg, &toc); });
 
     PG_TRY();
     {
-        restore_caller_context(toc);
-
-        debug_query_string = sql;
-        pgstat_report_activity(STATE_RUNNING, sql);
-        SetCurrentStatementStartTimestamp();
-        StartTransactionCommand();
-        become_caller_user();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        uint64 rows = run_statement(sql);
-        PopActiveSnapshot();
-
-        set_state(WorkerState::Executed, rows);
-        if (wait_for_decision() == Decision::Commit) {
-            CommitTransactionCommand();
-            set_state(WorkerState::Committed, rows);
-        } else {
-            AbortCurrentTransaction();
-            set_state(WorkerState::RolledBack, 0);
-        }
+        cpp_call([&] { run_attempt(toc, sql); });
     }
     PG_CATCH();
     {
-        SpinLockAcquire(&shared->mutex);
-        bool abort_requested = shared->decision == Decision::Abort;
-        SpinLockRelease(&shared->mutex);
-
-        /* The caller's own cancel of a short attempt is no error to report. */
-        if (!abort_requested)
-            EmitErrorReport();
-        FlushErrorState();
-        AbortCurrentTransaction();
-        set_state(abort_requested ? WorkerState::RolledBack : WorkerState::Failed, 0);
+        cpp_call([] { report_failure(); });
     }
     PG_END_TRY();
 
