@@ -1,0 +1,206 @@
+# 055_whole_statement.pl: the guarantee covers the whole statement, and no
+# wait is without an end.
+#
+#  A. a Gather on the inner side of a nested loop is rescanned: every launch
+#     counts (launches=3 in the attempt's LOG line);
+#  B. an Append over two Gathers whose second launch is starved by another
+#     session: the attempt turns short after its first launch was good,
+#     is rolled back and retried; the table is committed only from an
+#     attempt whose every launch was good;
+#  C. the caller's memory stays flat over a 60-second statement (it grew by
+#     about 90 kB/s while the self-lock check allocated on every poll);
+#  D. a worker that ignores the cancel of a rolled-back attempt is
+#     terminated after the grace period;
+#  E. a statement that ends without running a query (CREATE TABLE IF NOT
+#     EXISTS finding a table created after the caller's check) ends the
+#     call with verdict not_run instead of waiting forever;
+#  F. libraries the caller loaded run in the worker (auto_explain's NOTICE).
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use GuardTap;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $node = guard_node('whole', tables => [ [ big => 100_000 ], [ b2 => 100_000 ], [ slow => 2500 ] ]);
+my $ctl = GuardTap::Session->new($node, 'control');
+my $caller = GuardTap::Session->new($node, 'caller');
+$caller->query($GUARD_SETTINGS);
+my $cpid = $caller->pid;
+
+$ctl->query("CREATE TABLE small AS SELECT g AS k FROM generate_series(1, 3) g");
+$ctl->query("ALTER TABLE small SET (parallel_workers = 0)");
+$ctl->query("ANALYZE small");
+
+# --- A. a rescanned Gather -------------------------------------------------
+{
+	my $label = 'rescanned Gather';
+	$caller->query('SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off');
+	my $off = log_offset($node);
+	my $r = $caller->run("SELECT achieved_workers, attempts FROM parallel_guard.run("
+		  . "'CREATE TABLE rescanned AS SELECT s.k, b.k AS bk FROM small s JOIN big b ON b.k % 3 = s.k', "
+		  . "target => 2, min => 2, retries => 1)");
+	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
+	my ($a) = parse_attempts(log_since($node, $off));
+	is($a->{launches} // 'none', '3',
+		"$label: the inner Gather's three launches (one per outer row) are counted");
+	is("$a->{planned}|$a->{launched}|$a->{verdict}", '2|2|met',
+		"$label: each launch planned and got 2 workers");
+	$caller->query('RESET enable_hashjoin; RESET enable_mergejoin; RESET enable_material');
+}
+
+# --- B. the second Gather starved ---------------------------------------------
+{
+	my $label = 'second Gather starved';
+	# One row per page, so that every worker of a scan of "spread" sleeps
+	# as long as the others: 0.1 s a row.
+	$ctl->query("CREATE TABLE spread WITH (fillfactor = 10) AS "
+		  . "SELECT g AS k, repeat('x', 700) AS pad FROM generate_series(1, 400) g");
+	$ctl->query("ALTER TABLE spread SET (parallel_workers = 4)");
+	$ctl->query("ANALYZE spread");
+	# Branch one sleeps about 2 s in 4 workers and the leader; branch two
+	# reads b2.
+	$caller->query('SET enable_parallel_append = off');
+	# This session may have 6 workers at once: with the competitor's 4
+	# registered, branch two can launch only 2.
+	$caller->query('SET max_parallel_workers = 6');
+	my $off = log_offset($node);
+	my $n = $caller->start("SELECT achieved_workers, attempts, target_met FROM parallel_guard.run("
+		  . "'CREATE TABLE starved AS SELECT count(*) FROM spread WHERE k <= 100 AND pg_sleep(0.1) IS NOT NULL "
+		  . "UNION ALL SELECT count(*) FROM b2', "
+		  . "target => 4, min => 2, retries => 6, delay => '2 s')");
+	# Once the first branch runs, a competitor takes 4 workers for about 7 s.
+	ok( $ctl->poll(
+			"SELECT count(*) >= 4 FROM pg_stat_activity WHERE backend_type = 'parallel worker' "
+			  . "AND wait_event = 'PgSleep'",
+			't', 20),
+		"$label: the first branch's 4 workers run");
+	my $comp = GuardTap::Session->new($node, 'competitor');
+	$comp->query($GUARD_SETTINGS . ' SET max_parallel_workers_per_gather = 4;');
+	my $cn = $comp->start(
+		"SELECT count(*) FROM spread WHERE k <= 350 AND pg_sleep(0.1) IS NOT NULL");
+	my $r = $caller->result($n, 90);
+	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
+	my @att = parse_attempts(log_since($node, $off));
+	my ($first) = @att;
+	is("$first->{verdict}|$first->{launches}|$first->{launched}", 'short|2|2',
+		"$label: attempt 1 is short: its second launch got 2 of 4");
+	like($r->{err}, qr/attempt 1 of 6, revised by a later launch: planned 4, launched 2 parallel workers in 2 launches \(Gather \(node \d+\) over b2\): short/,
+		"$label: the NOTICE says a later launch revised the verdict and names the Gather");
+	is($att[-1]{verdict}, 'met', "$label: the accepted attempt met target in both launches");
+	is($r->{out}, '4|' . scalar(@att) . '|t', "$label: achieved_workers is the fewest of any launch");
+	$comp->result($cn, 60);
+	$comp->quit;
+	$caller->query('RESET enable_parallel_append; RESET max_parallel_workers');
+}
+
+# --- C. the caller's memory over a 60-second statement ------------------------
+{
+	my $label = 'memory over 60 s';
+	my $total = sub {
+		my $off = log_offset($node);
+		$ctl->query("SELECT pg_log_backend_memory_contexts($cpid)");
+		my ($bytes) = wait_log($node, $off,
+			qr/\[$cpid\] LOG:  Grand total: (\d+) bytes/, 20);
+		return $bytes;
+	};
+	# 2500 rows x 0.12 s / 5 processes: about 60 s.
+	my $n = $caller->start("SELECT achieved_workers FROM parallel_guard.run("
+		  . "'CREATE TABLE mem AS SELECT k FROM slow WHERE pg_sleep(0.12) IS NOT NULL', "
+		  . "target => 4, min => 4, retries => 1)");
+	ok($ctl->poll(
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'",
+			'4', 20),
+		"$label: the statement runs with 4 workers");
+	sleep 2;
+	my $t0 = time;
+	my $before = $total->();
+	usleep(100_000) while time < $t0 + 55;
+	my $after = $total->();
+	my $r = $caller->result($n, 120);
+	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
+	ok(defined $before && defined $after, "$label: memory was measured twice");
+	my $growth = ($after // 0) - ($before // 0);
+	diag("$label: caller's memory $before -> $after bytes over 55 s: growth $growth bytes");
+	cmp_ok($growth, '<', 512 * 1024, "$label: the caller grew by less than 512 kB");
+}
+
+# --- D. a worker that ignores its cancel ---------------------------------------
+{
+	my $label = 'cancel ignored';
+	$ctl->query("CREATE SEQUENCE stubborn_calls");
+	# The function's parallel query launches, then it swallows every cancel
+	# for 60 s.  Only its first call is stubborn (a sequence is not rolled
+	# back), so the retry ends at once.
+	$ctl->query(q{CREATE FUNCTION stubborn() RETURNS bigint LANGUAGE plpgsql PARALLEL RESTRICTED AS $$
+DECLARE n bigint := 0; t0 timestamptz := clock_timestamp();
+BEGIN
+  IF nextval('stubborn_calls') > 1 THEN RETURN 0; END IF;
+  BEGIN SELECT count(*) INTO n FROM big; EXCEPTION WHEN query_canceled THEN NULL; END;
+  WHILE clock_timestamp() < t0 + interval '60 s' LOOP
+    BEGIN PERFORM pg_sleep(0.2); EXCEPTION WHEN query_canceled THEN NULL; END;
+  END LOOP;
+  RETURN n;
+END $$});
+	$caller->query('SET max_parallel_workers = 1');
+	my $off = log_offset($node);
+	my $t0 = time;
+	my $r = $caller->run("SELECT attempts FROM parallel_guard.run("
+		  . "'CREATE TABLE stubborn_t AS SELECT stubborn() AS n', "
+		  . "target => 2, min => 0, retries => 2, delay => '0')", 90);
+	my $elapsed = time - $t0;
+	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
+	my @att = parse_attempts(log_since($node, $off));
+	is($att[0]{verdict}, 'short', "$label: attempt 1 (the function's own launch got 1 of 2) is short");
+	cmp_ok($elapsed, '<', 30, "$label: the call ends well before the 60 s the worker would take");
+	like(log_since($node, $off), qr/terminating background worker "parallel_guard" due to administrator command/,
+		"$label: the worker that ignored its cancel was terminated");
+	is($r->{out}, '2', "$label: attempt 2 was accepted");
+	ok(poll_until($node, $LEFTOVER_SQL, '0'), "$label: no worker is left");
+	$caller->query('RESET max_parallel_workers');
+}
+
+# --- E. the statement runs no query ----------------------------------------------
+{
+	my $label = 'no query ran';
+	# The caller's check finds no table; then it waits for the lock on big
+	# while another session creates the table and commits.
+	my $locker = GuardTap::Session->new($node, 'locker');
+	$locker->query('BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE');
+	my $n = $caller->start("SELECT achieved_workers, planned_workers, row_count FROM parallel_guard.run("
+		  . "'CREATE TABLE IF NOT EXISTS late AS SELECT k FROM big', target => 2, min => 2)");
+	ok( $ctl->poll(
+			"SELECT count(*) FROM pg_locks WHERE pid = $cpid AND NOT granted", '1', 20),
+		"$label: the caller waits for the lock on big");
+	$locker->query('CREATE TABLE late (k int); COMMIT');
+	my $r = $caller->result($n, 30);
+	ok(!$r->{timeout}, "$label: the call ends");
+	is($r->{sqlstate}, '00000', "$label: the call succeeds, as the plain statement would")
+	  or diag($r->{err});
+	like($r->{err}, qr/relation "late" already exists, skipping/, "$label: the statement's own NOTICE is relayed");
+	like($r->{err}, qr/ran no query and built no index/, "$label: the guard says there was nothing to guard");
+	is($r->{out}, '0|0|0', "$label: no workers, no rows");
+	is($ctl->query('SELECT count(*) FROM late'), '0', "$label: the other session's table is untouched");
+	$locker->quit;
+}
+
+# --- F. a library the caller loaded runs in the worker --------------------------
+{
+	my $label = 'loaded library';
+	$caller->query("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+		  . "SET auto_explain.log_level = notice");
+	my $r = $caller->run("SELECT achieved_workers FROM parallel_guard.run("
+		  . "'CREATE TABLE explained AS SELECT count(*) FROM big', target => 2, min => 2)");
+	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
+	like($r->{err}, qr/Query Text: CREATE TABLE explained AS SELECT count\(\*\) FROM big/,
+		"$label: auto_explain, loaded by the caller, explained the statement in the worker");
+	$caller->query('RESET auto_explain.log_min_duration; RESET auto_explain.log_level');
+}
+
+$caller->quit;
+$ctl->quit;
+$node->stop;
+done_testing();
