@@ -18,6 +18,16 @@ namespace {
 
 constexpr int kStatementChars = 160; /* the statement's first line, truncated */
 constexpr int kAttemptsKept = 16;    /* per run; later attempts are counted only */
+constexpr int kLaunchesKept = 32;    /* launch sites per run, over all its attempts */
+
+/* One launch site of one attempt. */
+struct LaunchKept {
+    int attempt;
+    int planned;
+    int launches;
+    int fewest;
+    char label[kSiteLabel];
+};
 
 struct HistoryEntry {
     uint64 run_id; /* 0: empty slot */
@@ -39,6 +49,8 @@ struct HistoryEntry {
     int sqlstate;
     uint64 rows;
     char statement[kStatementChars];
+    int nlaunches;
+    LaunchKept launches[kLaunchesKept];
 };
 
 struct HistoryShared {
@@ -129,6 +141,40 @@ Datum history_view(FunctionCallInfo fcinfo)
     return static_cast<Datum>(0);
 }
 
+/* One row per launch site of every attempt of every run kept. */
+Datum history_launches_view(FunctionCallInfo fcinfo)
+{
+    InitMaterializedSRF(fcinfo, 0);
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (!history)
+        return static_cast<Datum>(0);
+
+    int n = 0;
+    auto *copy = static_cast<HistoryEntry *>(palloc(sizeof(HistoryEntry) * history->size));
+    LWLockAcquire(history->lock, LW_SHARED);
+    for (int i = 0; i < history->size; i++)
+        if (history->entries[i].run_id != 0)
+            copy[n++] = history->entries[i];
+    LWLockRelease(history->lock);
+
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < copy[i].nlaunches; j++) {
+            const LaunchKept &k = copy[i].launches[j];
+            Datum v[6];
+            bool nulls[6] = {false, false, false, false, false, false};
+            v[0] = Int64GetDatum(static_cast<int64>(copy[i].run_id));
+            v[1] = Int32GetDatum(k.attempt);
+            v[2] = CStringGetTextDatum(k.label);
+            v[3] = Int32GetDatum(k.planned);
+            nulls[3] = k.planned < 0;
+            v[4] = Int32GetDatum(k.launches);
+            v[5] = Int32GetDatum(k.fewest);
+            nulls[5] = k.fewest < 0;
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+        }
+    return static_cast<Datum>(0);
+}
+
 Datum history_reset(FunctionCallInfo)
 {
     if (history) {
@@ -186,6 +232,16 @@ void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, Times
         e.verdict = recs[n - 1].verdict;
         e.rows = recs[n - 1].rows;
     }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < recs[i].nsites && e.nlaunches < kLaunchesKept; j++) {
+            const LaunchRecord &r = recs[i].sites[j];
+            LaunchKept &k = e.launches[e.nlaunches++];
+            k.attempt = recs[i].number;
+            k.planned = r.planned;
+            k.launches = r.launches;
+            k.fewest = r.fewest;
+            memcpy(k.label, r.label, kSiteLabel);
+        }
     e.outcome = outcome;
     e.sqlstate = sqlstate;
     first_line(spec.sql, e.statement, kStatementChars);
@@ -201,6 +257,7 @@ void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, Times
 extern "C" {
 PG_FUNCTION_INFO_V1(parallel_guard_history);
 PG_FUNCTION_INFO_V1(parallel_guard_history_reset);
+PG_FUNCTION_INFO_V1(parallel_guard_history_launches);
 }
 
 Datum parallel_guard_history(PG_FUNCTION_ARGS)
@@ -211,4 +268,9 @@ Datum parallel_guard_history(PG_FUNCTION_ARGS)
 Datum parallel_guard_history_reset(PG_FUNCTION_ARGS)
 {
     return pg_guard::cpp_call([&] { return pg_guard::history_reset(fcinfo); });
+}
+
+Datum parallel_guard_history_launches(PG_FUNCTION_ARGS)
+{
+    return pg_guard::cpp_call([&] { return pg_guard::history_launches_view(fcinfo); });
 }

@@ -27,19 +27,14 @@
 
 #include "attempt_segment.hpp"
 #include "boundary.hpp"
+#include "launch_plan.hpp"
 #include "statement.hpp"
 
 extern "C" {
-#include "access/genam.h"
 #include "access/parallel.h"
-#include "catalog/index.h"
 #include "catalog/objectaccess.h"
-#include "catalog/pg_am.h"
 #include "common/hashfn.h"
 #include "executor/execParallel.h"
-#include "optimizer/optimizer.h"
-#include "optimizer/planner.h"
-#include "parser/parsetree.h"
 }
 
 namespace pg_guard {
@@ -179,13 +174,6 @@ ParallelExecutorInfo *executor_info(const PlanState *ps)
     return reinterpret_cast<const GatherMergeState *>(ps)->pei;
 }
 
-int planned_of(const PlanState *ps)
-{
-    if (IsA(ps->plan, Gather))
-        return reinterpret_cast<const Gather *>(ps->plan)->num_workers;
-    return reinterpret_cast<const GatherMerge *>(ps->plan)->num_workers;
-}
-
 /* What the launch just made got: nothing when the node ran without
  * parallel mode (ExecGather() then launches nothing). */
 int launched_of(const PlanState *ps)
@@ -272,44 +260,6 @@ TupleTableSlot *child_first_call(PlanState *ps)
 
 /* ---- finding the Gather nodes of a query ---- */
 
-/* planstate_tree_walker() takes an old-style bool (*)() before PostgreSQL
- * 16; void (*)() is the sanctioned generic function pointer to pass through. */
-using Walker = bool (*)(PlanState *, void *);
-bool (*as_walker(Walker w))()
-{
-    return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(w));
-}
-
-bool is_gather(const PlanState *ps)
-{
-    return IsA(ps, GatherState) || IsA(ps, GatherMergeState);
-}
-
-/* The first relation scanned below a node, for a label a DBA recognises. */
-bool find_scanned_relation(PlanState *ps, void *context)
-{
-    if (ps == nullptr)
-        return false;
-    switch (nodeTag(ps->plan)) {
-    case T_SeqScan:
-    case T_SampleScan:
-    case T_IndexScan:
-    case T_IndexOnlyScan:
-    case T_BitmapHeapScan:
-    case T_TidScan:
-    case T_TidRangeScan: {
-        Index rti = reinterpret_cast<Scan *>(ps->plan)->scanrelid;
-        if (rti > 0) {
-            *static_cast<Oid *>(context) = rt_fetch(rti, ps->state->es_range_table)->relid;
-            return true;
-        }
-        break;
-    }
-    default: break;
-    }
-    return planstate_tree_walker(ps, as_walker(find_scanned_relation), context);
-}
-
 struct FindContext {
     QueryDesc *query;
     int query_number;
@@ -335,19 +285,9 @@ bool find_gathers(PlanState *ps, void *context)
         return false;
     auto *fc = static_cast<FindContext *>(context);
     if (is_gather(ps)) {
-        Oid rel = InvalidOid;
-        find_scanned_relation(outerPlanState(ps), &rel);
-        const char *relname = OidIsValid(rel) ? get_rel_name(rel) : nullptr;
-        const char *type = IsA(ps, GatherState) ? "Gather" : "Gather Merge";
-        char *label = psprintf("%s%s (node %d)%s%s",
-                               fc->query_number > 1
-                                   ? psprintf("query %d: ", fc->query_number)
-                                   : "",
-                               type, ps->plan->plan_node_id, relname ? " over " : "",
-                               relname ? relname : "");
         int site = add_site(IsA(ps, GatherState) ? SiteKind::Gather : SiteKind::GatherMerge,
-                            fc->query_number, ps->plan->plan_node_id, planned_of(ps),
-                            fc->query_hash, label, false);
+                            fc->query_number, ps->plan->plan_node_id, gather_planned(ps),
+                            fc->query_hash, gather_label(ps, fc->query_number), false);
         GatherHook h = {fc->query, ps, outerPlanState(ps), ps->ExecProcNodeReal,
                         outerPlanState(ps) ? outerPlanState(ps)->ExecProcNodeReal : nullptr,
                         site, false};
@@ -413,16 +353,6 @@ void executor_end(QueryDesc *qd)
         standard_ExecutorEnd(qd);
 }
 
-/* Can this index's access method build in parallel (index_build())? */
-bool builds_in_parallel(Relation index)
-{
-#if PG_VERSION_NUM >= 170000
-    return index->rd_indam->amcanbuildparallel;
-#else
-    return index->rd_rel->relam == BTREE_AM_OID;
-#endif
-}
-
 /*
  * An index of the guarded CREATE INDEX was created (once per partition of
  * a partitioned table): index_create() builds it right after this hook and
@@ -435,15 +365,11 @@ void index_created(Oid index_oid)
     CommandCounterIncrement();
     if (get_rel_relkind(index_oid) != RELKIND_INDEX)
         return; /* a partitioned index: built partition by partition */
-    Oid table = IndexGetRelation(index_oid, false);
-    Relation index = index_open(index_oid, NoLock);
-    bool parallel = builds_in_parallel(index);
-    index_close(index, NoLock);
-    int planned = parallel ? plan_create_index_workers(table, index_oid) : 0;
-    const char *name = get_rel_name(table);
-    char *label = psprintf("index build on %s", name ? name : "?");
+    Oid table;
+    int planned = index_build_workers(index_oid, &table);
     /* A serial build is a site that plans no workers, counted at once. */
-    (void) add_site(SiteKind::IndexBuild, 1, -1, planned, 0, label, planned == 0);
+    (void) add_site(SiteKind::IndexBuild, 1, -1, planned, 0, index_build_label(table),
+                    planned == 0);
 }
 
 void object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg)
