@@ -3,6 +3,8 @@
  */
 #include "boundary.hpp"
 
+#include <exception>
+
 namespace pg_guard {
 
 namespace {
@@ -28,14 +30,26 @@ void rethrow_pg_error(ErrorData *edata)
     ReThrowError(edata);
 }
 
+/*
+ * A C++ exception thrown by fn must not leave the PG_TRY block: that would
+ * leave PG_exception_stack pointing into a dead frame.  It is caught inside
+ * and thrown again once the block is closed.  The exception_ptr lives in
+ * this frame, which is also where a PostgreSQL error lands, so no longjmp
+ * skips its destructor.
+ */
 bool pg_try(void (*fn)(void *), void *arg, ErrorData **edata)
 {
     MemoryContext oldcxt = CurrentMemoryContext;
     volatile bool ok = true;
+    std::exception_ptr thrown;
 
     PG_TRY();
     {
-        fn(arg);
+        try {
+            fn(arg);
+        } catch (...) {
+            thrown = std::current_exception();
+        }
     }
     PG_CATCH();
     {
@@ -45,6 +59,8 @@ bool pg_try(void (*fn)(void *), void *arg, ErrorData **edata)
         ok = false;
     }
     PG_END_TRY();
+    if (thrown)
+        std::rethrow_exception(thrown);
     return ok;
 }
 

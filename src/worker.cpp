@@ -230,6 +230,18 @@ void wait_for_finished_workers(PlanState *ps)
             (void) WaitForBackgroundWorkerShutdown(pei->pcxt->worker[i].bgwhandle);
 }
 
+struct GatherCall {
+    ExecProcNodeMtd call;
+    PlanState *node;
+    TupleTableSlot *slot;
+};
+
+void call_gather(void *p)
+{
+    auto *c = static_cast<GatherCall *>(p);
+    c->slot = c->call(c->node);
+}
+
 TupleTableSlot *gather_call(PlanState *ps)
 {
     GatherHook *h = hook_of_gather(ps);
@@ -241,7 +253,26 @@ TupleTableSlot *gather_call(PlanState *ps)
         h->awaiting = true;
         hook_child(h);
     }
-    TupleTableSlot *slot = h->gather_call(ps);
+    TupleTableSlot *slot;
+    if (h->awaiting) {
+        /*
+         * The leader reads its workers before it runs the child, so an error
+         * a worker raised at once can end this call before the child's
+         * first call: the launch is counted all the same.
+         */
+        GatherCall call = {h->gather_call, ps, nullptr};
+        ErrorData *edata = nullptr;
+        bool ok = pg_try(call_gather, &call, &edata);
+        h = hook_of_gather(ps); /* queries run meanwhile may have moved the hooks */
+        if (!ok) {
+            count_if_awaiting(h);
+            rethrow_pg_error(edata);
+        }
+        slot = call.slot;
+    } else {
+        slot = h->gather_call(ps);
+        h = hook_of_gather(ps);
+    }
     count_if_awaiting(h); /* the leader did not run the child itself */
     if (TupIsNull(slot))
         wait_for_finished_workers(ps);
@@ -255,7 +286,8 @@ TupleTableSlot *child_first_call(PlanState *ps)
         elog(ERROR, "parallel_guard: executor hook lost its node");
     unhook_child(h); /* later calls go straight to the real node */
     count_if_awaiting(h);
-    return h->child_call(ps);
+    ExecProcNodeMtd real = h->child_call;
+    return real(ps);
 }
 
 /* ---- finding the Gather nodes of a query ---- */
