@@ -13,7 +13,7 @@ const char *verdict_name(Verdict v);
 enum class AttemptReport {
     Verdict, /* NOTICE to the client: the attempt's first verdict */
     Revised, /* NOTICE: a later launch changed the verdict */
-    Log      /* one LOG line for the server log: the final verdict */
+    Log      /* one LOG line for the server log, with each of the above */
 };
 
 void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport what);

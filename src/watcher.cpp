@@ -338,10 +338,10 @@ void take_verdict(Watch *wt, const Assessment &a, TimestampTz now, bool final)
     if (first || (changed && !verdict_commits(a.verdict)))
         queue_attempt_decided(wt->view.worker_procno, a.verdict == Verdict::Short,
                               std::max(a.launched, 0));
-    if (changed)
+    if (changed) {
         report_attempt(*wt->spec, *rec, first ? AttemptReport::Verdict : AttemptReport::Revised);
-    if (final)
         report_attempt(*wt->spec, *rec, AttemptReport::Log);
+    }
     wt->reported = a.verdict;
 }
 

@@ -15,8 +15,8 @@ namespace pg_guard {
  * comes up short, tell the worker to commit (only when the statement is
  * done and every launch was good) or roll back, and record the attempt in
  * rec.  start is when the attempt began (before its worker was registered).
- * Each verdict is reported by NOTICE when made (and again when revised);
- * the final one also by a LOG line.
+ * Each verdict is reported by NOTICE and LOG line when made, and again when
+ * a later launch revises it.
  */
 void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start);
 
