@@ -64,4 +64,17 @@ bool pg_try(void (*fn)(void *), void *arg, ErrorData **edata)
     return ok;
 }
 
+bool pg_try_rolled_back(void (*fn)(void *), void *arg, ErrorData **edata)
+{
+    MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(cxt);
+    bool ok = pg_try(fn, arg, edata);
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(cxt);
+    CurrentResourceOwner = owner;
+    return ok;
+}
+
 } // namespace pg_guard

@@ -63,6 +63,14 @@ template <typename F> auto cpp_call(F &&f) -> decltype(f())
 /* Runs fn(arg) under PG_TRY; on ERROR returns false and the copied error. */
 bool pg_try(void (*fn)(void *), void *arg, ErrorData **edata);
 
+/*
+ * Runs fn(arg) as pg_try() does, inside a subtransaction that is rolled
+ * back afterwards whatever happens: whatever fn did in the catalogs, and
+ * the locks it took, are gone.  Memory fn allocates in the caller's
+ * current memory context stays.
+ */
+bool pg_try_rolled_back(void (*fn)(void *), void *arg, ErrorData **edata);
+
 template <typename F> void pg_call(F &&f)
 {
     ErrorData *edata = nullptr;

@@ -262,14 +262,7 @@ Datum explain_sql_function(FunctionCallInfo fcinfo)
     else
         raise_setting("max_parallel_workers_per_gather", max_parallel_workers_per_gather, target);
 
-    MemoryContext cxt = CurrentMemoryContext;
-    ResourceOwner owner = CurrentResourceOwner;
-    BeginInternalSubTransaction(nullptr);
-    MemoryContextSwitchTo(cxt);
-    bool ok = pg_try(explain_statement, &args, &edata);
-    RollbackAndReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(cxt);
-    CurrentResourceOwner = owner;
+    bool ok = pg_try_rolled_back(explain_statement, &args, &edata);
     AtEOXact_GUC(true, nest);
     if (!ok)
         rethrow_pg_error(edata);

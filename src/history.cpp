@@ -90,6 +90,18 @@ Datum int_array(const int *values, int n)
     return PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
+/* The kept runs, copied under the lock; rows are built from the copy. */
+HistoryEntry *copy_history(int *n)
+{
+    auto *copy = static_cast<HistoryEntry *>(palloc(sizeof(HistoryEntry) * history->size));
+    LWLockAcquire(history->lock, LW_SHARED);
+    for (int i = 0; i < history->size; i++)
+        if (history->entries[i].run_id != 0)
+            copy[(*n)++] = history->entries[i];
+    LWLockRelease(history->lock);
+    return copy;
+}
+
 Datum history_view(FunctionCallInfo fcinfo)
 {
     InitMaterializedSRF(fcinfo, 0);
@@ -98,12 +110,7 @@ Datum history_view(FunctionCallInfo fcinfo)
         return static_cast<Datum>(0);
 
     int n = 0;
-    auto *copy = static_cast<HistoryEntry *>(palloc(sizeof(HistoryEntry) * history->size));
-    LWLockAcquire(history->lock, LW_SHARED);
-    for (int i = 0; i < history->size; i++)
-        if (history->entries[i].run_id != 0)
-            copy[n++] = history->entries[i];
-    LWLockRelease(history->lock);
+    HistoryEntry *copy = copy_history(&n);
 
     for (int i = 0; i < n; i++) {
         const HistoryEntry &e = copy[i];
@@ -150,12 +157,7 @@ Datum history_launches_view(FunctionCallInfo fcinfo)
         return static_cast<Datum>(0);
 
     int n = 0;
-    auto *copy = static_cast<HistoryEntry *>(palloc(sizeof(HistoryEntry) * history->size));
-    LWLockAcquire(history->lock, LW_SHARED);
-    for (int i = 0; i < history->size; i++)
-        if (history->entries[i].run_id != 0)
-            copy[n++] = history->entries[i];
-    LWLockRelease(history->lock);
+    HistoryEntry *copy = copy_history(&n);
 
     for (int i = 0; i < n; i++)
         for (int j = 0; j < copy[i].nlaunches; j++) {

@@ -333,6 +333,13 @@ void analyze_for_temp_references(void *p)
 
 void check_statement_reads(const GuardedStatement &st, const char *sql)
 {
+    /* Nothing to find in a session without temporary objects whose
+     * transaction has written nothing: skip the analysis (and its locks). */
+    Oid temp_nsp, temp_toast_nsp;
+    GetTempNamespaceState(&temp_nsp, &temp_toast_nsp);
+    if (!OidIsValid(temp_nsp) && !TransactionIdIsValid(GetTopTransactionIdIfAny()))
+        return;
+
     TempReference ref = {nullptr, nullptr, InvalidOid};
     if (st.kind == StatementKind::CreateIndex) {
         Oid table = RangeVarGetRelid(castNode(IndexStmt, st.raw->stmt)->relation, NoLock, true);
@@ -343,17 +350,9 @@ void check_statement_reads(const GuardedStatement &st, const char *sql)
             ref.written = table;
     } else if (st.kind != StatementKind::RefreshMatView) {
         /* Analyse as the worker will, in a subtransaction rolled back at once. */
-        MemoryContext cxt = CurrentMemoryContext;
-        ResourceOwner owner = CurrentResourceOwner;
         AnalyzeArgs args = {st.raw, sql, &ref};
         ErrorData *edata = nullptr;
-        BeginInternalSubTransaction(nullptr);
-        MemoryContextSwitchTo(cxt);
-        bool ok = pg_try(analyze_for_temp_references, &args, &edata);
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(cxt);
-        CurrentResourceOwner = owner;
-        if (!ok) {
+        if (!pg_try_rolled_back(analyze_for_temp_references, &args, &edata)) {
             FreeErrorData(edata); /* the worker reports the statement's own error */
             return;
         }

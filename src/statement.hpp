@@ -55,8 +55,9 @@ void check_target_relation(const GuardedStatement &st);
  * the background worker would resolve the name to another object or to
  * none; warn when it reads a table this transaction has changed (the worker
  * sees only committed rows).  The statement is analysed in a subtransaction
- * that is rolled back, so no lock stays behind; an analysis error is left
- * for the worker to report as the statement's own.
+ * that is rolled back, so no lock stays behind, and only when the session
+ * has a temporary schema or its transaction has written; an analysis error
+ * is left for the worker to report as the statement's own.
  */
 void check_statement_reads(const GuardedStatement &st, const char *sql);
 
