@@ -44,10 +44,10 @@ $ctl->query("ANALYZE small");
 		  . "'CREATE TABLE rescanned AS SELECT s.k, b.k AS bk FROM small s JOIN big b ON b.k % 3 = s.k', "
 		  . "target => 2, min => 2, retries => 1)");
 	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
-	my ($a) = parse_attempts(log_since($node, $off));
-	is($a->{launches} // 'none', '3',
+	my ($run) = parse_runs(log_since($node, $off));
+	is($run->{launches} // 'none', '3',
 		"$label: the inner Gather's three launches (one per outer row) are counted");
-	is("$a->{planned}|$a->{launched}|$a->{verdict}", '2|2|met',
+	is("$run->{planned}|$run->{launched}|$run->{verdict}", '2|2|met',
 		"$label: each launch planned and got 2 workers");
 	$caller->query('RESET enable_hashjoin; RESET enable_mergejoin; RESET enable_material');
 }
