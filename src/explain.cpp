@@ -26,6 +26,8 @@ extern "C" {
 
 extern "C" {
 PG_FUNCTION_INFO_V1(parallel_guard_explain);
+static void guard_stop_at_index(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
+                                void *arg);
 }
 
 namespace pg_guard {
@@ -165,7 +167,7 @@ int index_workers_for(const IndexStmt *stmt, Oid table, const char *sql)
 
     explained_workers = -1;
     prev_object_access = object_access_hook;
-    object_access_hook = stop_at_index;
+    object_access_hook = guard_stop_at_index;
     bool ok = pg_try(create_index_until_built, &args, &edata);
     object_access_hook = prev_object_access;
     if (!ok && edata->sqlerrcode != kExplainStop)
@@ -284,6 +286,12 @@ Datum explain_sql_function(FunctionCallInfo fcinfo)
 } // namespace
 
 } // namespace pg_guard
+
+static void guard_stop_at_index(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
+                                void *arg)
+{
+    pg_guard::cpp_call([&] { pg_guard::stop_at_index(access, class_id, object_id, sub_id, arg); });
+}
 
 Datum parallel_guard_explain(PG_FUNCTION_ARGS)
 {

@@ -37,6 +37,16 @@ extern "C" {
 #include "executor/execParallel.h"
 }
 
+/* What PostgreSQL calls: C linkage, each a tiny guard around its C++ twin. */
+extern "C" {
+static void guard_executor_start(QueryDesc *qd, int eflags);
+static void guard_executor_end(QueryDesc *qd);
+static void guard_object_access(ObjectAccessType access, Oid class_id, Oid object_id,
+                                int sub_id, void *arg);
+static TupleTableSlot *guard_gather_call(PlanState *ps);
+static TupleTableSlot *guard_child_first_call(PlanState *ps);
+}
+
 namespace pg_guard {
 
 namespace {
@@ -185,21 +195,19 @@ int launched_of(const PlanState *ps)
     return reinterpret_cast<const GatherMergeState *>(ps)->nworkers_launched;
 }
 
-TupleTableSlot *child_first_call(PlanState *ps);
-
 void hook_child(GatherHook *h)
 {
     if (h->child == nullptr)
         return;
-    h->child->ExecProcNodeReal = child_first_call;
+    h->child->ExecProcNodeReal = guard_child_first_call;
     if (h->child->ExecProcNode == h->child_call)
-        h->child->ExecProcNode = child_first_call;
+        h->child->ExecProcNode = guard_child_first_call;
 }
 
 void unhook_child(GatherHook *h)
 {
     h->child->ExecProcNodeReal = h->child_call;
-    if (h->child->ExecProcNode == child_first_call)
+    if (h->child->ExecProcNode == guard_child_first_call)
         h->child->ExecProcNode = h->child_call;
 }
 
@@ -324,7 +332,7 @@ bool find_gathers(PlanState *ps, void *context)
                         outerPlanState(ps) ? outerPlanState(ps)->ExecProcNodeReal : nullptr,
                         site, false};
         add_hook(h);
-        ps->ExecProcNodeReal = gather_call;
+        ps->ExecProcNodeReal = guard_gather_call;
         fc->found++;
     }
     return planstate_tree_walker(ps, as_walker(find_gathers), context);
@@ -510,11 +518,11 @@ const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
     wake_proc(shared->caller_procno);
 
     prev_executor_start = ExecutorStart_hook;
-    ExecutorStart_hook = executor_start;
+    ExecutorStart_hook = guard_executor_start;
     prev_executor_end = ExecutorEnd_hook;
-    ExecutorEnd_hook = executor_end;
+    ExecutorEnd_hook = guard_executor_end;
     prev_object_access = object_access_hook;
-    object_access_hook = object_access;
+    object_access_hook = guard_object_access;
 
     *toc_out = toc;
     return static_cast<const char *>(shm_toc_lookup(toc, kKeySql, false));
@@ -563,6 +571,32 @@ void report_failure()
 } // namespace pg_guard
 
 using namespace pg_guard;
+
+static void guard_executor_start(QueryDesc *qd, int eflags)
+{
+    cpp_call([&] { executor_start(qd, eflags); });
+}
+
+static void guard_executor_end(QueryDesc *qd)
+{
+    cpp_call([&] { executor_end(qd); });
+}
+
+static void guard_object_access(ObjectAccessType access, Oid class_id, Oid object_id,
+                                int sub_id, void *arg)
+{
+    cpp_call([&] { object_access(access, class_id, object_id, sub_id, arg); });
+}
+
+static TupleTableSlot *guard_gather_call(PlanState *ps)
+{
+    return cpp_call([&] { return gather_call(ps); });
+}
+
+static TupleTableSlot *guard_child_first_call(PlanState *ps)
+{
+    return cpp_call([&] { return child_first_call(ps); });
+}
 
 /*
  * Entry point.  A C-linkage frame: the C++ work runs behind cpp_call(), so
