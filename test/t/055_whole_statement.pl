@@ -169,15 +169,17 @@ END $$});
 # --- E. the statement runs no query ----------------------------------------------
 {
 	my $label = 'no query ran';
-	# The caller's check finds no table; then it waits for the lock on big
-	# while another session creates the table and commits.
+	# The caller's check finds no table; then the worker waits for the lock
+	# on big while another session creates the table and commits.
 	my $locker = GuardTap::Session->new($node, 'locker');
 	$locker->query('BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE');
 	my $n = $caller->start("SELECT achieved_workers, planned_workers, row_count FROM parallel_guard.run("
 		  . "'CREATE TABLE IF NOT EXISTS late AS SELECT k FROM big', target => 2, min => 2)");
 	ok( $ctl->poll(
-			"SELECT count(*) FROM pg_locks WHERE pid = $cpid AND NOT granted", '1', 20),
-		"$label: the caller waits for the lock on big");
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel_guard' "
+			  . "AND wait_event_type = 'Lock'",
+			'1', 20),
+		"$label: the worker waits for the lock on big");
 	$locker->query('CREATE TABLE late (k int); COMMIT');
 	my $r = $caller->result($n, 30);
 	ok(!$r->{timeout}, "$label: the call ends");
