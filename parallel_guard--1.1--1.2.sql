@@ -42,3 +42,7 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION parallel_guard.explain(pg_catalog.text, pg_catalog.int4) IS
 'plans a statement as parallel_guard.run() would and lists the launches of parallel workers it plans, without running it';
+
+-- run() guards every launch of parallel workers of any accepted statement.
+COMMENT ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4, pg_catalog.interval) IS
+'runs one CREATE TABLE AS, SELECT INTO, CREATE or REFRESH MATERIALIZED VIEW or CREATE INDEX in a background worker; an attempt in which any launch of parallel workers gets fewer than target is rolled back and retried';
