@@ -101,6 +101,11 @@ int handle_site(Watch *wt, uint32 handle)
  */
 void count_index_registrations(Watch *wt, TimestampTz now)
 {
+    bool building = false;
+    for (int s = 0; s < wt->view.nsites && !building; s++)
+        building = wt->view.sites[s].kind == SiteKind::IndexBuild && wt->counts[s].pending;
+    if (!building)
+        return; /* no build under way: nothing to read */
     SlotLaunch seen[kMaxSlotLaunches];
     int n = parallel_launches_of(wt->w->pid, seen, kMaxSlotLaunches);
     for (int i = 0; i < n; i++) {
