@@ -6,6 +6,8 @@
 #include "pg.hpp"
 #include "history.hpp"
 #include "queue.hpp"
+#include "reservation.hpp"
+#include "stats.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -17,13 +19,16 @@ int settle_time_ms = 200;
 shmem_request_hook_type prev_shmem_request = nullptr;
 shmem_startup_hook_type prev_shmem_startup = nullptr;
 
-/* The queue and the history live in shared memory reserved at server start. */
+/* The queue, the history and the stats live in shared memory reserved at
+ * server start. */
 void guard_shmem_request()
 {
     if (prev_shmem_request)
         prev_shmem_request();
-    RequestAddinShmemSpace(add_size(pg_guard::queue_shmem_size(), pg_guard::history_shmem_size()));
-    RequestNamedLWLockTranche("parallel_guard", 2); /* the queue's, the history's */
+    RequestAddinShmemSpace(add_size(add_size(pg_guard::queue_shmem_size(),
+                                             pg_guard::history_shmem_size()),
+                                    pg_guard::stats_shmem_size()));
+    RequestNamedLWLockTranche("parallel_guard", 3); /* the queue's, the history's, the stats' */
 }
 
 void guard_shmem_startup()
@@ -33,11 +38,24 @@ void guard_shmem_startup()
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
     pg_guard::queue_shmem_init();
     pg_guard::history_shmem_init();
+    pg_guard::stats_shmem_init();
     LWLockRelease(AddinShmemInitLock);
 }
 int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
+bool yield_to_reservations = true;
+int max_reserved_workers = -1;
 } // namespace
+
+bool pg_guard::guard_yield_to_reservations()
+{
+    return yield_to_reservations;
+}
+
+int pg_guard::guard_max_reserved_workers()
+{
+    return max_reserved_workers;
+}
 
 int pg_guard::guard_history_size()
 {
@@ -66,8 +84,23 @@ void _PG_init(void)
         "parallel_guard.queue_timeout",
         "The longest a guarded run waits in the queue for free parallel workers, in all.",
         "After that its attempts launch without waiting (and are retried when short). "
-        "0 disables the waiting. Needs parallel_guard in shared_preload_libraries.",
-        &queue_timeout_ms, 5 * 60 * 1000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+        "0 disables the waiting. Needs parallel_guard in shared_preload_libraries. "
+        "Superuser only: a shorter wait jumps the queue.",
+        &queue_timeout_ms, 5 * 60 * 1000, 0, INT_MAX, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guard.yield_to_reservations",
+        "Whether ordinary parallel launches leave the workers reserved by guarded runs free.",
+        "When on, a Gather, Gather Merge, parallel CREATE INDEX or VACUUM launches at most "
+        "max_parallel_workers minus the reserved workers, as if the pool were busier. "
+        "Needs parallel_guard in shared_preload_libraries.",
+        &yield_to_reservations, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.max_reserved_workers",
+        "The most parallel workers guarded runs may reserve at once.",
+        "Ordinary parallel queries always keep the rest of max_parallel_workers. "
+        "-1 means max_parallel_workers.",
+        &max_reserved_workers, -1, -1, 1024 /* MAX_PARALLEL_WORKER_LIMIT */, PGC_SIGHUP, 0, nullptr, nullptr,
         nullptr);
     /* A server-start setting can only exist when loaded at server start. */
     if (process_shared_preload_libraries_in_progress)
@@ -82,5 +115,6 @@ void _PG_init(void)
         shmem_request_hook = guard_shmem_request;
         prev_shmem_startup = shmem_startup_hook;
         shmem_startup_hook = guard_shmem_startup;
+        pg_guard::reservation_install_hooks();
     }
 }

@@ -13,6 +13,13 @@ long guard_settle_time_ms();
  * all, before launching attempts regardless. */
 long guard_queue_timeout_ms();
 
+/* parallel_guard.yield_to_reservations: ordinary launches leave reserved
+ * workers free. */
+bool guard_yield_to_reservations();
+
+/* parallel_guard.max_reserved_workers: -1 for max_parallel_workers. */
+int guard_max_reserved_workers();
+
 /* parallel_guard.history_size: runs kept in the history (server start). */
 int guard_history_size();
 

@@ -3,15 +3,24 @@
  * parallel workers instead of colliding.
  *
  * Every run takes a ticket when it starts.  Before each attempt it waits
- * until it is the waiting run with the smallest ticket and the pool has room
- * for its target: free parallel workers = max_parallel_workers minus the
- * parallel workers running now (processes in some other process's lock
- * group, read from ProcGlobal->allProcs) minus the target of every guarded
- * run that is launching and not yet decided; free worker slots likewise from
+ * until it is the waiting run with the smallest ticket; as that head of the
+ * queue it reserves its target at once (within parallel_guard.
+ * max_reserved_workers), and it launches when the pool has room for it:
+ * free parallel workers = max_parallel_workers minus PostgreSQL's own count
+ * of registered parallel workers (parallel_register_count -
+ * parallel_terminate_count, the number RegisterDynamicBackgroundWorker()
+ * checks; a count from the lock groups runs ahead of it, since an exiting
+ * worker leaves its group before the postmaster counts it terminated) minus
+ * the targets of runs that are launching; free worker slots likewise from
  * max_worker_processes and the running background workers, plus one slot
- * for the guard's own worker.  So a run never takes workers that an earlier
- * waiting run could use.  Ordinary parallel queries cannot be held back;
- * they are what the retries are for.
+ * for the guard's own worker.  Ordinary parallel launches in every backend are
+ * capped below the reserved workers (reservation.cpp), so the pool drains
+ * towards the head instead of being taken from under it.
+ *
+ * A reservation is released at the attempt's verdict: by then its workers
+ * are registered and PostgreSQL counts them.  A run that waits out its
+ * delay after a short attempt holds no reservation and is not the head, so
+ * the runs behind it move on; it comes back with its original ticket.
  *
  * The queue lives in shared memory reserved at server start (one entry per
  * possible backend) under one LWLock.  An entry is removed when its run ends,
@@ -21,8 +30,9 @@
 #include "queue.hpp"
 
 #include "boundary.hpp"
-#include "module.hpp"
+#include "bgworker_slots.hpp"
 #include "lock_group.hpp"
+#include "module.hpp"
 
 #include <algorithm>
 
@@ -30,7 +40,7 @@ namespace pg_guard {
 
 namespace {
 
-enum class QueueState : int { Free = 0, Waiting, Launching, Running };
+enum class QueueState : int { Free = 0, Waiting, Delaying, Launching, Running };
 
 struct QueueEntry {
     QueueState state;
@@ -45,13 +55,22 @@ struct QueueEntry {
     TimestampTz waiting_since;
     int worker_procno; /* the current attempt's guard worker, or -1 */
     int launched;      /* parallel workers the running attempt launched */
-    int joined_max;    /* the most of them seen in its lock group so far */
+    uint64 launch_seq; /* order of entering Launching */
+    TimestampTz reserved_since; /* when the reservation was made; 0: none */
+    /*
+     * Parallel workers reserved for this run now.  Changed only through
+     * set_reserved(): by its owner under the lock, at its exit, or when a
+     * dead entry is pruned.
+     */
+    pg_atomic_uint32 reserved;
 };
 
 struct QueueShared {
     LWLock *lock;
     uint64 next_ticket;
+    uint64 next_launch_seq;
     int nentries;
+    pg_atomic_uint32 reserved_total; /* the sum of every entry's reserved */
     QueueEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -59,6 +78,13 @@ QueueShared *queue = nullptr;
 QueueEntry *mine = nullptr; /* this backend's entry while it is queued */
 bool exit_callback_set = false;
 constexpr long kQueuePollMs = 20; /* other queries' workers end without telling us */
+/*
+ * An ordinary backend reads the reservations just before its Gather sets up
+ * and registers its workers, well under a millisecond later: a reservation
+ * is trusted to bind every launch once this long has passed since it was
+ * made, and the head looks at the pool only then.
+ */
+constexpr long kReserveGraceMs = 5;
 
 } // namespace
 
@@ -77,7 +103,11 @@ void queue_shmem_init()
         memset(queue, 0, queue_shmem_size());
         queue->lock = &(GetNamedLWLockTranche("parallel_guard"))->lock;
         queue->next_ticket = 1;
+        queue->next_launch_seq = 1;
         queue->nentries = MaxBackends;
+        pg_atomic_init_u32(&queue->reserved_total, 0);
+        for (int i = 0; i < queue->nentries; i++)
+            pg_atomic_init_u32(&queue->entries[i].reserved, 0);
     }
 }
 
@@ -100,8 +130,26 @@ bool entry_alive(const QueueEntry &e)
     return e.state != QueueState::Free && proc_in_use(&ProcGlobal->allProcs[e.procno], e.pid);
 }
 
-/* Parallel workers that have joined some lock group, and background workers
- * (processes holding a max_worker_processes slot). */
+uint32 reserved_of(QueueEntry &e)
+{
+    return pg_atomic_read_u32(&e.reserved);
+}
+
+/* Set e's reservation to n and keep reserved_total the sum of them all. */
+void set_reserved(QueueEntry &e, uint32 n)
+{
+    uint32 old = pg_atomic_exchange_u32(&e.reserved, n);
+    if (n > old)
+        pg_atomic_fetch_add_u32(&queue->reserved_total, n - old);
+    else if (old > n)
+        pg_atomic_fetch_sub_u32(&queue->reserved_total, old - n);
+}
+
+/*
+ * Parallel workers that have joined some lock group (the fallback when
+ * PostgreSQL's own count cannot be read), and background workers (processes
+ * holding a max_worker_processes slot).
+ */
 void count_running(int *parallel_workers, int *background_workers)
 {
     int pw = 0, bw = 0;
@@ -121,7 +169,25 @@ void count_running(int *parallel_workers, int *background_workers)
     *background_workers = bw;
 }
 
-/* Under the queue lock (exclusive): drop dead entries, find the head. */
+/*
+ * Parallel workers taken now as PostgreSQL counts them (registered, until
+ * the postmaster has counted them gone; the lock groups only if that count
+ * cannot be read), and background worker processes.
+ */
+void pool_in_use(int *parallel_workers, int *worker_slots)
+{
+    int pw;
+    count_running(&pw, worker_slots);
+    int registered = parallel_workers_registered();
+    *parallel_workers = registered >= 0 ? registered : pw;
+}
+
+/*
+ * Under the queue lock (exclusive): drop dead entries and their
+ * reservations, find the head (the waiting run with the smallest ticket),
+ * and release the reservation of a waiting run that is no longer the head
+ * (an earlier ticket came back from its delay).
+ */
 QueueEntry *prune_and_find_head()
 {
     QueueEntry *head = nullptr;
@@ -130,43 +196,74 @@ QueueEntry *prune_and_find_head()
         if (e.state == QueueState::Free)
             continue;
         if (!entry_alive(e)) {
+            set_reserved(e, 0);
             e.state = QueueState::Free;
             continue;
         }
         if (e.state == QueueState::Waiting && (head == nullptr || e.ticket < head->ticket))
             head = &e;
     }
+    for (int i = 0; i < queue->nentries; i++) {
+        QueueEntry &e = queue->entries[i];
+        if (&e != head && e.state == QueueState::Waiting && reserved_of(e) > 0) {
+            set_reserved(e, 0);
+            e.reserved_since = 0;
+        }
+    }
     return head;
 }
 
-/*
- * Room for `target` more parallel workers and target + 1 worker slots?  A
- * session that caps max_parallel_workers below target can never see more
- * than its cap: it waits for that many.
- */
-bool pool_has_room(int target)
+/* The most workers a run may reserve, its own session's limit included. */
+int reservation_goal(const QueueEntry &e)
 {
-    target = std::min(target, max_parallel_workers);
-    int running_pw, running_bw, reserved = 0;
-    count_running(&running_pw, &running_bw);
-    for (int i = 0; i < queue->nentries; i++) {
-        QueueEntry &e = queue->entries[i];
-        if (e.state == QueueState::Launching)
-            reserved += e.target + 1;
-        else if (e.state == QueueState::Running && e.worker_procno >= 0 && e.launched > 0) {
-            /*
-             * The verdict comes as soon as the workers are registered, before
-             * they have started and joined the lock group: until they show
-             * up there, they are reserved, or the next run in line would see
-             * room that is not there and launch short.
-             */
-            e.joined_max = std::max(e.joined_max, lock_group_workers(e.worker_procno));
-            reserved += std::max(0, e.launched - e.joined_max);
-        }
+    return std::min(e.target, max_parallel_workers);
+}
+
+/*
+ * The head reserves its target, or what parallel_guard.max_reserved_workers
+ * leaves of it after the other runs' reservations.
+ */
+void reserve_for_head(QueueEntry *head, TimestampTz now)
+{
+    int cap = guard_max_reserved_workers();
+    if (cap < 0)
+        cap = max_parallel_workers;
+    int others = static_cast<int>(pg_atomic_read_u32(&queue->reserved_total) - reserved_of(*head));
+    int want = std::max(0, std::min(reservation_goal(*head), cap - others));
+    int had = static_cast<int>(reserved_of(*head));
+    if (want != had) {
+        set_reserved(*head, static_cast<uint32>(want));
+        if (want > had)
+            head->reserved_since = now; /* a new share must reach every backend first */
     }
-    int free_parallel = max_parallel_workers - running_pw - reserved;
-    int free_slots = max_worker_processes - running_bw - reserved;
+}
+
+/*
+ * Room for `target` more parallel workers and target + 1 worker slots, after
+ * the runs that are launching?  A session that caps max_parallel_workers
+ * below target can never see more than its cap: it waits for that many.
+ */
+bool pool_has_room(const QueueEntry &me)
+{
+    int target = reservation_goal(me);
+    int running_pw, used_slots, launching = 0;
+    pool_in_use(&running_pw, &used_slots);
+    for (int i = 0; i < queue->nentries; i++) {
+        const QueueEntry &e = queue->entries[i];
+        /* Its workers are not registered yet: PostgreSQL does not count them. */
+        if (&e != &me && e.state == QueueState::Launching)
+            launching += e.target;
+    }
+    int free_parallel = max_parallel_workers - running_pw - launching;
+    int free_slots = max_worker_processes - used_slots - launching;
     return free_parallel >= target && free_slots >= target + 1;
+}
+
+void become_launching(QueueEntry *e)
+{
+    e->state = QueueState::Launching;
+    e->worker_procno = -1;
+    e->launch_seq = queue->next_launch_seq++;
 }
 
 void wake_head()
@@ -178,12 +275,14 @@ void wake_head()
 
 /*
  * At process exit the queue lock may not be taken safely (we may be exiting
- * from an error); freeing our own entry with one store is enough, since a
- * free entry is only claimed under the lock and the claimer rewrites it all.
+ * from an error); releasing our reservation and freeing our entry with
+ * atomic stores is enough, since a free entry is only claimed under the
+ * lock and the claimer rewrites it all.
  */
 void leave_at_exit(int, Datum)
 {
     if (queue && mine) {
+        set_reserved(*mine, 0);
         pg_write_barrier();
         mine->state = QueueState::Free;
         mine = nullptr;
@@ -224,20 +323,23 @@ void queue_join(const RunSpec &spec)
         mine->waiting_since = GetCurrentTimestamp();
         mine->worker_procno = -1;
         mine->launched = 0;
-        mine->joined_max = 0;
+        mine->launch_seq = 0;
+        mine->reserved_since = 0;
+        set_reserved(*mine, 0);
     }
     LWLockRelease(queue->lock);
 }
 
-bool queue_wait_turn(const RunSpec &spec, int attempt, long *budget_ms)
+bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
 {
-    if (!queue || !mine || *budget_ms <= 0) {
-        if (queue && mine) {
-            LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-            mine->attempt = attempt;
-            mine->state = QueueState::Launching;
-            LWLockRelease(queue->lock);
-        }
+    if (!queue || !mine)
+        return true;
+    if (*budget_ms <= 0) {
+        LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+        mine->attempt = attempt;
+        become_launching(mine);
+        wake_head();
+        LWLockRelease(queue->lock);
         return true;
     }
     TimestampTz start = GetCurrentTimestamp();
@@ -247,16 +349,23 @@ bool queue_wait_turn(const RunSpec &spec, int attempt, long *budget_ms)
         TimestampTz now = GetCurrentTimestamp();
         long waited = static_cast<long>((now - start) / 1000);
         bool out_of_time = waited >= *budget_ms;
+        bool settling = false;
 
         LWLockAcquire(queue->lock, LW_EXCLUSIVE);
         mine->attempt = attempt;
+        if (mine->state == QueueState::Delaying)
+            mine->state = QueueState::Waiting; /* back in line with its old ticket */
         QueueEntry *head = prune_and_find_head();
-        if (head == mine && pool_has_room(spec.target))
-            room = true;
+        if (head == mine) {
+            reserve_for_head(mine, now);
+            settling = reserved_of(*mine) > 0 &&
+                       !TimestampDifferenceExceeds(mine->reserved_since, now, kReserveGraceMs);
+            if (!settling && pool_has_room(*mine))
+                room = true;
+        }
         if (room || out_of_time) {
-            mine->state = QueueState::Launching;
-            mine->worker_procno = -1;
-            wake_head(); /* the next in line may have room as well */
+            become_launching(mine);
+            wake_head(); /* the next in line reserves now */
         }
         LWLockRelease(queue->lock);
 
@@ -264,7 +373,7 @@ bool queue_wait_turn(const RunSpec &spec, int attempt, long *budget_ms)
             *budget_ms = std::max(0L, *budget_ms - waited);
             return room;
         }
-        long wait = std::min(kQueuePollMs, *budget_ms - waited);
+        long wait = std::min(settling ? kReserveGraceMs : kQueuePollMs, *budget_ms - waited);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait,
                          PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
@@ -277,10 +386,13 @@ void queue_attempt_decided(int worker_procno, bool short_attempt, int launched)
     if (!queue || !mine)
         return;
     LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+    /* Its workers are registered now: PostgreSQL counts them from here on. */
+    set_reserved(*mine, 0);
+    mine->reserved_since = 0;
     mine->worker_procno = short_attempt ? -1 : worker_procno;
     mine->launched = short_attempt ? 0 : launched;
-    mine->joined_max = 0;
-    mine->state = short_attempt ? QueueState::Waiting : QueueState::Running;
+    /* A short run waits out its delay out of line: no head-of-line stall. */
+    mine->state = short_attempt ? QueueState::Delaying : QueueState::Running;
     wake_head();
     LWLockRelease(queue->lock);
 }
@@ -290,11 +402,45 @@ void queue_leave()
     if (!queue || !mine)
         return;
     LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+    set_reserved(*mine, 0);
     mine->state = QueueState::Free;
     mine->pid = 0;
     mine = nullptr;
     wake_head();
     LWLockRelease(queue->lock);
+}
+
+uint32 queue_reserved_total()
+{
+    return queue ? pg_atomic_read_u32(&queue->reserved_total) : 0;
+}
+
+int queue_reserved_ahead_of(int caller_procno)
+{
+    if (!queue)
+        return 0;
+    int ahead = -1;
+    LWLockAcquire(queue->lock, LW_SHARED);
+    const QueueEntry *own = nullptr;
+    for (int i = 0; i < queue->nentries && own == nullptr; i++) {
+        const QueueEntry &e = queue->entries[i];
+        if (e.procno == caller_procno && entry_alive(e) && e.state == QueueState::Launching)
+            own = &e;
+    }
+    if (own) {
+        /*
+         * Runs that went launching before ours: our room was counted after
+         * theirs.  A waiting head's reservation was counted after ours.
+         */
+        ahead = 0;
+        for (int i = 0; i < queue->nentries; i++) {
+            QueueEntry &e = queue->entries[i];
+            if (&e != own && e.state == QueueState::Launching && e.launch_seq < own->launch_seq)
+                ahead += static_cast<int>(reserved_of(e));
+        }
+    }
+    LWLockRelease(queue->lock);
+    return ahead >= 0 ? ahead : static_cast<int>(queue_reserved_total());
 }
 
 namespace {
@@ -303,6 +449,7 @@ const char *state_name(QueueState s)
 {
     switch (s) {
     case QueueState::Waiting: return "waiting";
+    case QueueState::Delaying: return "delaying";
     case QueueState::Launching: return "launching";
     case QueueState::Running: return "running";
     case QueueState::Free: break;
@@ -319,16 +466,19 @@ Datum queue_view(FunctionCallInfo fcinfo)
 
     int n = 0;
     auto *copy = static_cast<QueueEntry *>(palloc(sizeof(QueueEntry) * queue->nentries));
+    auto *reserved = static_cast<uint32 *>(palloc(sizeof(uint32) * queue->nentries));
     LWLockAcquire(queue->lock, LW_SHARED);
     for (int i = 0; i < queue->nentries; i++)
-        if (entry_alive(queue->entries[i]))
+        if (entry_alive(queue->entries[i])) {
+            reserved[n] = reserved_of(queue->entries[i]);
             copy[n++] = queue->entries[i];
+        }
     LWLockRelease(queue->lock);
 
     for (int i = 0; i < n; i++) {
         const QueueEntry &e = copy[i];
-        Datum values[9];
-        bool nulls[9] = {false, false, false, false, false, false, false, false, false};
+        Datum values[10];
+        bool nulls[10] = {false, false, false, false, false, false, false, false, false, false};
         int position = 0;
         if (e.state == QueueState::Waiting) {
             position = 1;
@@ -349,6 +499,9 @@ Datum queue_view(FunctionCallInfo fcinfo)
         values[6] = Int32GetDatum(e.attempt);
         values[7] = CStringGetTextDatum(state_name(e.state));
         values[8] = TimestampTzGetDatum(e.waiting_since);
+        /* Version 1.1's queue_status() has no reserved_workers column:
+         * tuplestore_putvalues() takes as many values as the result has. */
+        values[9] = Int32GetDatum(static_cast<int32>(reserved[i]));
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return static_cast<Datum>(0);

@@ -20,6 +20,7 @@
 #include "module.hpp"
 #include "queue.hpp"
 #include "statement.hpp"
+#include "stats.hpp"
 #include "watcher.hpp"
 
 extern "C" {
@@ -276,6 +277,7 @@ void run_attempts(const RunSpec &spec, AttemptLog *log, TimestampTz started)
         stop_worker_quietly(current);
         queue_leave();
         history_record(spec, log->recs, log->n, started, RunOutcome::Error, geterrcode());
+        stats_record_run(log->recs, log->n, RunOutcome::Error, geterrcode());
         RESUME_INTERRUPTS();
         PG_RE_THROW();
     }
@@ -317,9 +319,11 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     if (!verdict_commits(last.verdict)) {
         history_record(spec, log.recs, log.n, start, RunOutcome::Shortfall,
                        ERRCODE_INSUFFICIENT_RESOURCES);
+        stats_record_run(log.recs, log.n, RunOutcome::Shortfall, ERRCODE_INSUFFICIENT_RESOURCES);
         raise_shortfall(spec, log);
     }
     history_record(spec, log.recs, log.n, start, RunOutcome::Committed, 0);
+    stats_record_run(log.recs, log.n, RunOutcome::Committed, 0);
 
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     Datum values[5];

@@ -28,6 +28,7 @@
 #include "attempt_segment.hpp"
 #include "boundary.hpp"
 #include "launch_plan.hpp"
+#include "reservation.hpp"
 #include "statement.hpp"
 
 extern "C" {
@@ -501,6 +502,7 @@ const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("parallel_guard worker found a bad magic number in its segment")));
     shared = static_cast<GuardShared *>(shm_toc_lookup(toc, kKeyShared, false));
+    reservation_serve_caller(shared->caller_procno); /* its own run's reservation is its own */
 
     /* From here on, notices and errors travel to the caller. */
     auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kKeyQueue, false));

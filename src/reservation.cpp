@@ -1,0 +1,216 @@
+/*
+ * reservation.cpp: in every backend, an ordinary parallel launch takes only
+ * workers that no guarded run has reserved.
+ *
+ * PostgreSQL refuses a parallel worker when the registered ones reach the
+ * registering backend's own max_parallel_workers (RegisterDynamicBackgroundWorker()
+ * in bgworker.c).  So, just before an ordinary launch, max_parallel_workers is
+ * lowered by the workers reserved (queue.cpp) and set back right after: the
+ * launch gets fewer workers or none, exactly as when the pool is busy, and
+ * is never blocked or failed.  Launch points:
+ *  - the first call of each Gather / Gather Merge, and its first call after
+ *    each rescan (ExecGather() launches when `initialized` is false): its
+ *    ExecProcNodeReal is wrapped after ExecutorStart, for plans with
+ *    parallelModeNeeded only;
+ *  - CREATE INDEX (parallel btree build) and VACUUM (parallel index
+ *    vacuuming), around the whole utility statement, with the reservations
+ *    seen at its start.
+ * A query without a parallel plan costs one flag test; a launch while
+ * nothing is reserved, one atomic read.
+ *
+ * The setting is written directly and restored in PG_FINALLY, not through
+ * the GUC stack (NewGUCNestLevel / GUC_ACTION_SAVE / AtEOXact_GUC): VACUUM
+ * commits its own transactions before it vacuums a table, and each commit
+ * pops the GUC stack, which would lift the cap before VACUUM launches; the
+ * GUC stack also allocates and AtEOXact_GUC walks every setting.  Nothing
+ * can change the variable in between: SET is refused in parallel mode, and
+ * a function's SET clause restores what it found.
+ *
+ * The guard's own worker runs the same hooks, but its run's launch need not
+ * leave its own reservation free (queue_reserved_ahead_of()).
+ */
+#include "reservation.hpp"
+
+#include "module.hpp"
+#include "bgworker_slots.hpp"
+#include "queue.hpp"
+#include "stats.hpp"
+
+#include <algorithm>
+
+namespace pg_guard {
+
+namespace {
+
+ExecutorStart_hook_type prev_executor_start = nullptr;
+ProcessUtility_hook_type prev_process_utility = nullptr;
+
+/* ExecGather and ExecGatherMerge (static in nodeGather*.c), as found in the
+ * first node of each kind; a node wrapped by someone else is left alone. */
+ExecProcNodeMtd gather_real = nullptr;
+ExecProcNodeMtd gather_merge_real = nullptr;
+
+int serving_caller_procno = -1;
+
+/* Workers this launch must leave free; 0 on the fast path. */
+int reserved_to_leave_free()
+{
+    if (queue_reserved_total() == 0 || !guard_yield_to_reservations())
+        return 0;
+    if (serving_caller_procno >= 0)
+        return queue_reserved_ahead_of(serving_caller_procno);
+    return static_cast<int>(queue_reserved_total());
+}
+
+/*
+ * Run real(ps), which launches `planned` workers at most and records in
+ * *launched how many it did, under max_parallel_workers lowered by
+ * `reserved`; count what the cap withheld.
+ */
+TupleTableSlot *launch_capped(PlanState *ps, ExecProcNodeMtd real, int reserved, int planned,
+                              const int *launched)
+{
+    int own = max_parallel_workers;
+    int capped = std::max(0, own - reserved);
+    int active = parallel_workers_registered();
+    bool counted = active >= 0;
+    TupleTableSlot *volatile slot = nullptr;
+
+    max_parallel_workers = capped;
+    PG_TRY();
+    {
+        slot = real(ps);
+    }
+    PG_FINALLY();
+    {
+        max_parallel_workers = own;
+    }
+    PG_END_TRY();
+
+    /* Without the cap it would have had min(planned, own - active). */
+    if (counted && serving_caller_procno < 0) {
+        int would = std::min(planned, std::max(0, own - active));
+        if (*launched < would)
+            stats_count_held_back(would - *launched);
+    }
+    return slot;
+}
+
+TupleTableSlot *capped_gather(PlanState *ps)
+{
+    auto *node = castNode(GatherState, ps);
+    int planned = castNode(Gather, ps->plan)->num_workers;
+    if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
+        return gather_real(ps);
+    int reserved = reserved_to_leave_free();
+    if (reserved <= 0)
+        return gather_real(ps);
+    return launch_capped(ps, gather_real, reserved, planned, &node->nworkers_launched);
+}
+
+TupleTableSlot *capped_gather_merge(PlanState *ps)
+{
+    auto *node = castNode(GatherMergeState, ps);
+    int planned = castNode(GatherMerge, ps->plan)->num_workers;
+    if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
+        return gather_merge_real(ps);
+    int reserved = reserved_to_leave_free();
+    if (reserved <= 0)
+        return gather_merge_real(ps);
+    return launch_capped(ps, gather_merge_real, reserved, planned, &node->nworkers_launched);
+}
+
+void wrap(PlanState *ps, ExecProcNodeMtd *real, ExecProcNodeMtd wrapper)
+{
+    if (*real == nullptr)
+        *real = ps->ExecProcNodeReal;
+    if (ps->ExecProcNodeReal == *real)
+        ps->ExecProcNodeReal = wrapper;
+}
+
+/* planstate_tree_walker() takes an old-style bool (*)(). */
+using Walker = bool (*)(PlanState *, void *);
+bool (*as_walker(Walker w))()
+{
+    return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(w));
+}
+
+bool wrap_launch_points(PlanState *ps, void *context)
+{
+    if (ps == nullptr)
+        return false;
+    if (IsA(ps, GatherState))
+        wrap(ps, &gather_real, capped_gather);
+    else if (IsA(ps, GatherMergeState))
+        wrap(ps, &gather_merge_real, capped_gather_merge);
+    return planstate_tree_walker(ps, as_walker(wrap_launch_points), context);
+}
+
+void reservation_executor_start(QueryDesc *qd, int eflags)
+{
+    if (prev_executor_start)
+        prev_executor_start(qd, eflags);
+    else
+        standard_ExecutorStart(qd, eflags);
+    /* Only plans with a Gather or Gather Merge need parallel mode. */
+    if (!qd->plannedstmt->parallelModeNeeded || (eflags & EXEC_FLAG_EXPLAIN_ONLY) ||
+        IsParallelWorker())
+        return;
+    wrap_launch_points(qd->planstate, nullptr);
+}
+
+bool launches_in_utility(const Node *stmt)
+{
+    if (IsA(stmt, IndexStmt))
+        return true;
+    return IsA(stmt, VacuumStmt) && castNode(VacuumStmt, const_cast<Node *>(stmt))->is_vacuumcmd;
+}
+
+void call_process_utility(PlannedStmt *pstmt, const char *query, bool read_only_tree,
+                          ProcessUtilityContext context, ParamListInfo params,
+                          QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+{
+    if (prev_process_utility)
+        prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+}
+
+void reservation_process_utility(PlannedStmt *pstmt, const char *query, bool read_only_tree,
+                                 ProcessUtilityContext context, ParamListInfo params,
+                                 QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+{
+    int reserved = launches_in_utility(pstmt->utilityStmt) ? reserved_to_leave_free() : 0;
+    if (reserved <= 0) {
+        call_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+        return;
+    }
+    int own = max_parallel_workers;
+    max_parallel_workers = std::max(0, own - reserved);
+    PG_TRY();
+    {
+        call_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+    }
+    PG_FINALLY();
+    {
+        max_parallel_workers = own;
+    }
+    PG_END_TRY();
+}
+
+} // namespace
+
+void reservation_install_hooks()
+{
+    prev_executor_start = ExecutorStart_hook;
+    ExecutorStart_hook = reservation_executor_start;
+    prev_process_utility = ProcessUtility_hook;
+    ProcessUtility_hook = reservation_process_utility;
+}
+
+void reservation_serve_caller(int caller_procno)
+{
+    serving_caller_procno = caller_procno;
+}
+
+} // namespace pg_guard

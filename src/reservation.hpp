@@ -1,0 +1,22 @@
+/*
+ * reservation.hpp: ordinary parallel launches leave the workers that guarded
+ * runs have reserved free (hooks in every backend, installed when the
+ * library is preloaded).
+ */
+#pragma once
+
+#include "pg.hpp"
+
+namespace pg_guard {
+
+/* Install the executor and utility hooks (from _PG_init, when preloaded). */
+void reservation_install_hooks();
+
+/*
+ * In the guard's background worker: the launches of this process serve the
+ * guarded run of the caller with this pgprocno, whose own reservation (and
+ * those of runs behind it) they need not leave free.
+ */
+void reservation_serve_caller(int caller_procno);
+
+} // namespace pg_guard

@@ -1,0 +1,210 @@
+/*
+ * stats.cpp: cumulative counters per (database, role) in shared memory.
+ *
+ * A fixed table of kStatsEntries pairs under one LWLock; a pair that finds
+ * the table full is counted in one overflow row (database and role NULL).
+ * Writers take the lock exclusively for a few additions, at the end of a
+ * guarded run or when an ordinary launch was held back (never on the fast
+ * path); readers copy the table under a shared lock and build rows after.
+ */
+#include "stats.hpp"
+
+#include "boundary.hpp"
+
+namespace pg_guard {
+
+namespace {
+
+constexpr int kStatsEntries = 1000;
+
+/* Run outcomes, in the view's column order. */
+enum RunKind : int {
+    kMet = 0,
+    kPlanLimited,
+    kAcceptedShort,
+    kBelowMin,
+    kPlanTooSmall,
+    kError,
+    kCancelled,
+    kRunKinds
+};
+
+struct StatsEntry {
+    bool used;
+    Oid database_id;
+    Oid user_id;
+    int64 runs[kRunKinds];
+    int64 attempts;
+    int64 short_attempts;
+    double queued_ms;
+    int64 launches_held_back;
+    int64 workers_withheld;
+};
+
+struct StatsShared {
+    LWLock *lock;
+    TimestampTz reset_time;
+    StatsEntry overflow;
+    StatsEntry entries[kStatsEntries];
+};
+
+StatsShared *stats = nullptr;
+
+RunKind run_kind(const AttemptRecord *recs, int n, RunOutcome outcome, int sqlstate)
+{
+    if (outcome == RunOutcome::Error)
+        return sqlstate == ERRCODE_QUERY_CANCELED ? kCancelled : kError;
+    switch (n > 0 ? recs[n - 1].verdict : Verdict::Failed) {
+    case Verdict::Met: return kMet;
+    case Verdict::PlanLimited: return kPlanLimited;
+    case Verdict::AcceptedShort: return kAcceptedShort;
+    case Verdict::BelowMin: return kBelowMin;
+    case Verdict::PlanTooSmall: return kPlanTooSmall;
+    default: return kError;
+    }
+}
+
+/* Under the lock (exclusive): this session's entry, claimed if new. */
+StatsEntry *entry_for(Oid database_id, Oid user_id)
+{
+    StatsEntry *free_entry = nullptr;
+    for (auto &e : stats->entries) {
+        if (e.used && e.database_id == database_id && e.user_id == user_id)
+            return &e;
+        if (!e.used && free_entry == nullptr)
+            free_entry = &e;
+    }
+    if (free_entry == nullptr)
+        return &stats->overflow;
+    memset(free_entry, 0, sizeof(*free_entry));
+    free_entry->used = true;
+    free_entry->database_id = database_id;
+    free_entry->user_id = user_id;
+    return free_entry;
+}
+
+Datum stats_view(FunctionCallInfo fcinfo)
+{
+    InitMaterializedSRF(fcinfo, 0);
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (!stats)
+        return static_cast<Datum>(0);
+
+    int n = 0;
+    auto *copy = static_cast<StatsEntry *>(palloc(sizeof(StatsEntry) * (kStatsEntries + 1)));
+    LWLockAcquire(stats->lock, LW_SHARED);
+    TimestampTz reset_time = stats->reset_time;
+    for (const auto &e : stats->entries)
+        if (e.used)
+            copy[n++] = e;
+    if (stats->overflow.used)
+        copy[n++] = stats->overflow;
+    LWLockRelease(stats->lock);
+
+    for (int i = 0; i < n; i++) {
+        const StatsEntry &e = copy[i];
+        constexpr int kCols = 2 + kRunKinds + 6;
+        Datum v[kCols];
+        bool nulls[kCols];
+        memset(nulls, 0, sizeof(nulls));
+        int c = 0;
+        const char *db = OidIsValid(e.database_id) ? get_database_name(e.database_id) : nullptr;
+        const char *user = OidIsValid(e.user_id) ? GetUserNameFromId(e.user_id, true) : nullptr;
+        nulls[c] = db == nullptr;
+        v[c++] = db ? CStringGetTextDatum(db) : static_cast<Datum>(0);
+        nulls[c] = user == nullptr;
+        v[c++] = user ? CStringGetTextDatum(user) : static_cast<Datum>(0);
+        for (int k = 0; k < kRunKinds; k++)
+            v[c++] = Int64GetDatum(e.runs[k]);
+        v[c++] = Int64GetDatum(e.attempts);
+        v[c++] = Int64GetDatum(e.short_attempts);
+        v[c++] = Float8GetDatum(e.queued_ms);
+        v[c++] = Int64GetDatum(e.launches_held_back);
+        v[c++] = Int64GetDatum(e.workers_withheld);
+        v[c++] = TimestampTzGetDatum(reset_time);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+    }
+    return static_cast<Datum>(0);
+}
+
+Datum stats_reset(FunctionCallInfo)
+{
+    if (stats) {
+        LWLockAcquire(stats->lock, LW_EXCLUSIVE);
+        memset(&stats->overflow, 0, sizeof(stats->overflow));
+        memset(stats->entries, 0, sizeof(stats->entries));
+        stats->reset_time = GetCurrentTimestamp();
+        LWLockRelease(stats->lock);
+    }
+    return static_cast<Datum>(0);
+}
+
+} // namespace
+
+Size stats_shmem_size()
+{
+    return sizeof(StatsShared);
+}
+
+void stats_shmem_init()
+{
+    bool found;
+    stats = static_cast<StatsShared *>(
+        ShmemInitStruct("parallel_guard stats", stats_shmem_size(), &found));
+    if (!found) {
+        memset(stats, 0, stats_shmem_size());
+        stats->lock = &(GetNamedLWLockTranche("parallel_guard"))[2].lock;
+        stats->reset_time = GetCurrentTimestamp();
+    }
+}
+
+void stats_record_run(const AttemptRecord *recs, int n, RunOutcome outcome, int sqlstate)
+{
+    if (!stats)
+        return;
+    int shorts = 0;
+    double queued = 0;
+    for (int i = 0; i < n; i++) {
+        if (recs[i].verdict == Verdict::Short)
+            shorts++;
+        queued += recs[i].queued_ms;
+    }
+    RunKind kind = run_kind(recs, n, outcome, sqlstate);
+    LWLockAcquire(stats->lock, LW_EXCLUSIVE);
+    StatsEntry *e = entry_for(MyDatabaseId, GetUserId());
+    e->used = true;
+    e->runs[kind]++;
+    e->attempts += n;
+    e->short_attempts += shorts;
+    e->queued_ms += queued;
+    LWLockRelease(stats->lock);
+}
+
+void stats_count_held_back(int workers)
+{
+    if (!stats || workers <= 0)
+        return;
+    LWLockAcquire(stats->lock, LW_EXCLUSIVE);
+    StatsEntry *e = entry_for(MyDatabaseId, GetUserId());
+    e->used = true;
+    e->launches_held_back++;
+    e->workers_withheld += workers;
+    LWLockRelease(stats->lock);
+}
+
+} // namespace pg_guard
+
+extern "C" {
+PG_FUNCTION_INFO_V1(parallel_guard_stats);
+PG_FUNCTION_INFO_V1(parallel_guard_stats_reset);
+}
+
+Datum parallel_guard_stats(PG_FUNCTION_ARGS)
+{
+    return pg_guard::cpp_call([&] { return pg_guard::stats_view(fcinfo); });
+}
+
+Datum parallel_guard_stats_reset(PG_FUNCTION_ARGS)
+{
+    return pg_guard::cpp_call([&] { return pg_guard::stats_reset(fcinfo); });
+}
