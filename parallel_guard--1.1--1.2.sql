@@ -46,3 +46,76 @@ COMMENT ON FUNCTION parallel_guard.explain(pg_catalog.text, pg_catalog.int4) IS
 -- run() guards every launch of parallel workers of any accepted statement.
 COMMENT ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4, pg_catalog.interval) IS
 'runs one CREATE TABLE AS, SELECT INTO, CREATE or REFRESH MATERIALIZED VIEW or CREATE INDEX in a background worker; an attempt in which any launch of parallel workers gets fewer than target is rolled back and retried';
+
+-- Reserved workers (parallel_guard.queue shows them) and cumulative statistics.
+
+-- Reserved workers: the queue shows the workers each run holds reserved.
+DROP VIEW parallel_guard.queue;
+DROP FUNCTION parallel_guard.queue_status();
+
+CREATE FUNCTION parallel_guard.queue_status(
+    OUT pid pg_catalog.int4,
+    OUT database pg_catalog.text,
+    OUT usename pg_catalog.text,
+    OUT queue_position pg_catalog.int4,
+    OUT target pg_catalog.int4,
+    OUT workers_held pg_catalog.int4,
+    OUT attempt pg_catalog.int4,
+    OUT state pg_catalog.text,
+    OUT waiting_since pg_catalog.timestamptz,
+    OUT reserved_workers pg_catalog.int4)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'parallel_guard_queue'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION parallel_guard.queue_status() IS
+'guarded runs now waiting for parallel workers or running, first come first served';
+
+CREATE VIEW parallel_guard.queue AS
+    SELECT * FROM parallel_guard.queue_status() ORDER BY waiting_since;
+
+GRANT SELECT ON parallel_guard.queue TO PUBLIC;
+
+-- Cumulative statistics per database and role (needs parallel_guard in
+-- shared_preload_libraries; empty otherwise), until the server stops or
+-- parallel_guard.stats_reset().
+CREATE FUNCTION parallel_guard.stats_status(
+    OUT database pg_catalog.text,
+    OUT usename pg_catalog.text,
+    OUT runs_met pg_catalog.int8,
+    OUT runs_plan_limited pg_catalog.int8,
+    OUT runs_accepted_short pg_catalog.int8,
+    OUT runs_below_min pg_catalog.int8,
+    OUT runs_plan_too_small pg_catalog.int8,
+    OUT runs_error pg_catalog.int8,
+    OUT runs_cancelled pg_catalog.int8,
+    OUT attempts pg_catalog.int8,
+    OUT short_attempts pg_catalog.int8,
+    OUT queued_ms pg_catalog.float8,
+    OUT ordinary_launches_held_back pg_catalog.int8,
+    OUT ordinary_workers_withheld pg_catalog.int8,
+    OUT stats_reset pg_catalog.timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'parallel_guard_stats'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION parallel_guard.stats_status() IS
+'cumulative counts of guarded runs and of ordinary parallel launches held back, per database and role';
+
+CREATE VIEW parallel_guard.stats AS
+    SELECT * FROM parallel_guard.stats_status();
+
+CREATE FUNCTION parallel_guard.stats_reset()
+RETURNS pg_catalog.void
+AS 'MODULE_PATHNAME', 'parallel_guard_stats_reset'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION parallel_guard.stats_reset() IS
+'sets every counter of parallel_guard.stats back to zero';
+
+-- Readable as the history is, by superusers and pg_read_all_stats (so by
+-- pg_monitor); resetting is for superusers.
+REVOKE ALL ON FUNCTION parallel_guard.stats_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION parallel_guard.stats_reset() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION parallel_guard.stats_status() TO pg_read_all_stats;
+GRANT SELECT ON parallel_guard.stats TO pg_read_all_stats;
