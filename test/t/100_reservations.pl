@@ -28,7 +28,7 @@
 #  - a guarded run of target 4, min 4, one attempt, meets its target while
 #    two other sessions launch ordinary parallel queries in a loop, three
 #    times over;
-#  - 40 guarded jobs at once, with a competitor looping, all meet their
+#  - 40 guarded jobs at once, with two competitors looping, all meet their
 #    target at their first attempt (no short attempt in the server log);
 #  - no head-of-line stall: a run waiting out a 6 s delay after a short
 #    attempt does not hold up a run that arrives behind it;
@@ -353,7 +353,7 @@ sub stop_competitor
 # --- 40 guarded jobs at once on a pool of 8 ------------------------------------
 {
 	my $label = '40 jobs';
-	my $c = start_competitor();
+	my @c = (start_competitor(), start_competitor());
 	my $off = log_offset($node);
 	my @jobs;
 	for my $i (1 .. 40)
@@ -369,7 +369,7 @@ sub stop_competitor
 		my $r = $j->[0]->result($j->[1], 180);
 		$outcome{"$r->{sqlstate}|$r->{out}"}++;
 	}
-	stop_competitor($c);
+	stop_competitor($_) for @c;
 	is_deeply(\%outcome, { '00000|4|1' => 40 },
 		"$label: every job met its target 4 at its first attempt")
 	  or diag(explain \%outcome);
