@@ -5,10 +5,15 @@ Connects with libpq's environment (PGHOST, PGPORT, PGUSER, PGDATABASE) to a
 throwaway cluster started by bench_queue.sh, makes the sample data and runs,
 for each workload (K jobs started together, each wanting `target` workers,
 with or without a background of ordinary parallel queries from pgbench), the
-same K CREATE TABLE AS jobs three ways on the same cluster and data:
+same K CREATE TABLE AS jobs several ways on the same cluster and data:
 
   guard   parallel_guard.run(sql, target, min, retries, delay) per job: the
-          jobs queue in the server (first come, first served);
+          jobs queue in the server (first come, first served) and the head of
+          the queue reserves its workers: ordinary queries yield to it;
+  noreserve  the same, with parallel_guard.yield_to_reservations = off for
+          the whole server (ALTER SYSTEM + reload): the queue orders the
+          guarded runs, but ordinary queries take workers between its check
+          and the launch;
   client  what batch code does today: the CTAS on one connection in its own
           thread; from a second connection, 1 s later, count the statement's
           parallel workers in pg_stat_activity (leader_pid); if short,
@@ -16,6 +21,14 @@ same K CREATE TABLE AS jobs three ways on the same cluster and data:
           to the same number of attempts; the last attempt is accepted with
           at least `min` workers, else the job fails;
   plain   the bare CTAS, no guard, no retry.
+
+The background ("bg" = N clients) is N threads of ordinary parallel
+queries in a loop, each run under EXPLAIN ANALYZE so that its latency and
+its Workers Launched are recorded (what pgbench cannot report).
+
+Last, the hook's cost (BENCH_HOOK=1): pgbench -S and a short ordinary
+parallel query, TPS with the library preloaded against the same server
+restarted without it, alternated BENCH_HOOK_ROUNDS times.
 
 Prints a report and "RESULT ..." lines.  Settings come from the environment
 (see bench_queue.sh).  Needs Debian's python3-psycopg2.
@@ -39,17 +52,18 @@ def env_list(name, default):
     return E.get(name, default).split()
 
 
-KS = [int(k) for k in env_list("BENCH_K", "2 4 8")]
-BGS = env_list("BENCH_BG", "off on")
-WORKS = env_list("BENCH_WORK", "cpu sleep")
-METHODS = env_list("BENCH_METHODS", "guard client plain")
+KS = [int(k) for k in env_list("BENCH_K", "4 8 40")]
+# background clients per workload ("off"/"on": 0 / BENCH_BG_CLIENTS)
+BGS = env_list("BENCH_BG", "0 3 8")
+WORKS = env_list("BENCH_WORK", "sleep")
+METHODS = env_list("BENCH_METHODS", "guard noreserve client")
 TARGET = int(E.get("BENCH_TARGET", "4"))
 MIN = int(E.get("BENCH_MIN", "2"))
 RETRIES = int(E.get("BENCH_RETRIES", "5"))
 DELAY_S = float(E.get("BENCH_DELAY_S", "2"))
 CHECK_S = float(E.get("BENCH_CHECK_S", "1"))  # the client's blind second
 CPU_ROWS = int(E.get("BENCH_ROWS", "2000000"))
-SLEEP_ROWS = int(E.get("BENCH_SLEEP_ROWS", "2400"))
+SLEEP_ROWS = int(E.get("BENCH_SLEEP_ROWS", "1200"))
 SLEEP_MS = float(E.get("BENCH_SLEEP_MS", "5"))
 BG_CLIENTS = int(E.get("BENCH_BG_CLIENTS", "2"))
 BG_WORKERS = int(E.get("BENCH_BG_WORKERS", "2"))
@@ -58,6 +72,10 @@ QUEUE_TIMEOUT = E.get("BENCH_QUEUE_TIMEOUT", "2min")
 WORKDIR = E.get("BENCH_DIR", "/tmp")
 PG_BIN = E.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 JOB_TIMEOUT_S = float(E.get("BENCH_JOB_TIMEOUT_S", "300"))
+HOOK = E.get("BENCH_HOOK", "1") == "1"
+HOOK_SECONDS = int(E.get("BENCH_HOOK_SECONDS", "10"))
+HOOK_ROUNDS = int(E.get("BENCH_HOOK_ROUNDS", "2"))
+PGDATA = E.get("PGDATA_DIR", "")
 
 # Planner settings of every job session: plans of the sample tables are
 # parallel, jobs ask for TARGET workers (run() raises per-gather itself).
@@ -83,7 +101,15 @@ WORK_TEXT = {
 
 # Background: ordinary parallel queries that take BG_WORKERS workers each
 # (sleep-bound, so they take workers rather than CPU).
-BG_SQL = "SELECT count(*) FROM bgt WHERE pg_sleep(0.001) IS NOT NULL;\n"
+BG_SQL = "SELECT count(*) FROM bgt WHERE pg_sleep(0.001) IS NOT NULL"
+
+
+def bg_clients(bg):
+    if bg == "off":
+        return 0
+    if bg == "on":
+        return BG_CLIENTS
+    return int(bg)
 
 
 def ctas(work, table):
@@ -276,7 +302,8 @@ def run_method(method, work, k, tag):
     barrier = threading.Barrier(k)
     out = []
     sampler = Sampler() if method == "plain" else None
-    fn = {"guard": job_guard, "client": job_client, "plain": job_plain}[method]
+    fn = {"guard": job_guard, "noreserve": job_guard, "client": job_client,
+          "plain": job_plain}[method]
     threads = [threading.Thread(target=fn, args=(work, t, barrier, out)) for t in tables]
     for t in threads:
         t.start()
@@ -295,35 +322,40 @@ def run_method(method, work, k, tag):
 # ---- background -----------------------------------------------------------------
 
 class Background:
-    def __init__(self):
-        script = os.path.join(WORKDIR, "bg.sql")
-        with open(script, "w") as f:
-            f.write(BG_SQL)
-        env = dict(E)
-        env["PGOPTIONS"] = ("-c parallel_setup_cost=0 -c parallel_tuple_cost=0 "
-                            "-c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=%d"
-                            % BG_WORKERS)
-        # bounded: -T; ended (this process only) as soon as the jobs are done
-        self.proc = subprocess.Popen(
-            [os.path.join(PG_BIN, "pgbench"), "-n", "-f", script, "-c", str(BG_CLIENTS),
-             "-j", str(BG_CLIENTS), "-T", "600"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        c = connect()
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if q(c, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")[0][0]:
-                break
-            time.sleep(0.05)
+    """n threads, each running the ordinary parallel query BG_SQL in a loop
+    under EXPLAIN ANALYZE: (latency, workers launched) of every query."""
+
+    def __init__(self, n):
+        self.stop_event = threading.Event()
+        self.samples = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.loop) for _ in range(n)]
+        for t in self.threads:
+            t.start()
         time.sleep(1.0)
-        c.close()
+        with self.lock:
+            self.samples = []  # count from the jobs' start only
+
+    def loop(self):
+        conn = connect("-c parallel_setup_cost=0 -c parallel_tuple_cost=0 "
+                       "-c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=%d"
+                       % BG_WORKERS)
+        deadline = time.time() + 1200
+        while not self.stop_event.is_set() and time.time() < deadline:
+            t0 = time.time()
+            plan = q(conn, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + BG_SQL)
+            dt = time.time() - t0
+            m = re.search(r"Workers Launched: (\d+)", "\n".join(r[0] for r in plan))
+            with self.lock:
+                self.samples.append((dt, int(m.group(1)) if m else 0))
+        conn.close()
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(60)
+        with self.lock:
+            return list(self.samples)
 
 
 # ---- single-job times -------------------------------------------------------------
@@ -378,12 +410,105 @@ def summarize(method, k, out, ideal, t1):
         "workers": ",".join("-" if r["workers"] is None else str(r["workers"])
                             for r in sorted(out, key=lambda r: r["start"])),
     }
-    if method == "guard":
+    s["met_first"] = sum(1 for r in out if r["met"] and r["attempts"] == 1)
+    if method in ("guard", "noreserve"):
         s["ran_out"] = sum(r["ran_out"] for r in out)
         s["queued_s"] = sum(r["queued_ms"] for r in out) / 1000.0
     if method == "client":
         s["early"] = sum(r["early"] for r in out)
     return s
+
+
+def set_yield(on):
+    c = connect()
+    q(c, "ALTER SYSTEM SET parallel_guard.yield_to_reservations = %s" % ("on" if on else "off"))
+    q(c, "SELECT pg_reload_conf()")
+    want = "on" if on else "off"
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        c2 = connect()
+        got = q(c2, "SHOW parallel_guard.yield_to_reservations")[0][0]
+        c2.close()
+        if got == want:
+            break
+        time.sleep(0.1)
+    c.close()
+
+
+def held_back():
+    c = connect()
+    row = q(c, "SELECT coalesce(sum(ordinary_launches_held_back), 0), "
+               "coalesce(sum(ordinary_workers_withheld), 0) FROM parallel_guard.stats")[0]
+    c.close()
+    return int(row[0]), int(row[1])
+
+
+def bg_summary(samples):
+    if not samples:
+        return {"bg_n": 0, "bg_median_ms": float("nan"), "bg_workers_mean": float("nan"),
+                "bg_full": float("nan")}
+    return {
+        "bg_n": len(samples),
+        "bg_median_ms": 1000.0 * statistics.median(dt for dt, _ in samples),
+        "bg_workers_mean": statistics.mean(w for _, w in samples),
+        "bg_full": sum(1 for _, w in samples if w >= BG_WORKERS) / float(len(samples)),
+    }
+
+
+# ---- the hook's cost ---------------------------------------------------------------
+
+def restart(preload):
+    opts = "-c shared_preload_libraries=%s" % ("parallel_guard" if preload else "''")
+    subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "pg_ctl"), "-D", PGDATA,
+                    "-l", os.path.join(WORKDIR, "server.log"), "-w", "-m", "fast", "-o", opts,
+                    "restart"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pgbench_tps(args, options=""):
+    env = dict(E)
+    env["PGOPTIONS"] = options
+    out = subprocess.run([os.path.join(PG_BIN, "pgbench"), "-n"] + args, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    if not m:
+        raise RuntimeError("pgbench said: " + out[-500:])
+    return float(m.group(1))
+
+
+def hook_cost():
+    """TPS preloaded / not preloaded, alternated on the same server."""
+    log("\n== hook cost: pgbench -S and a short parallel query, preloaded vs not (%d s each, "
+        "%d rounds, alternated)" % (HOOK_SECONDS, HOOK_ROUNDS))
+    c = connect()
+    q(c, "CREATE TABLE short_par AS SELECT g AS k FROM generate_series(1, 20000) g")
+    q(c, "ALTER TABLE short_par SET (parallel_workers = 2)")
+    q(c, "VACUUM ANALYZE short_par")
+    c.close()
+    subprocess.run([os.path.join(PG_BIN, "pgbench"), "-i", "-q", "-s", "5"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    script = os.path.join(WORKDIR, "short_par.sql")
+    with open(script, "w") as f:
+        f.write("SELECT count(*) FROM short_par;\n")
+    par_opts = ("-c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0 "
+                "-c max_parallel_workers_per_gather=2")
+    tps = {("S", True): [], ("S", False): [], ("par", True): [], ("par", False): []}
+    for rnd in range(HOOK_ROUNDS):
+        for preload in ((True, False) if rnd % 2 == 0 else (False, True)):
+            restart(preload)
+            tps[("S", preload)].append(pgbench_tps(["-S", "-c", "2", "-j", "2", "-T", str(HOOK_SECONDS)]))
+            tps[("par", preload)].append(pgbench_tps(["-f", script, "-c", "2", "-j", "2", "-T",
+                                                      str(HOOK_SECONDS)], par_opts))
+            log("   round %d, %s: pgbench -S %.0f tps, short parallel query %.0f tps"
+                % (rnd + 1, "preloaded" if preload else "not preloaded",
+                   tps[("S", preload)][-1], tps[("par", preload)][-1]))
+    restart(True)
+    for kind, text in (("S", "pgbench -S"), ("par", "short parallel query")):
+        on = statistics.median(tps[(kind, True)])
+        off = statistics.median(tps[(kind, False)])
+        log("   %s: %.0f tps preloaded, %.0f tps not preloaded, ratio %.3f" % (text, on, off, on / off))
+        log("RESULT hook %s tps_preloaded=%.0f tps_not_preloaded=%.0f ratio=%.3f"
+            % (kind, on, off, on / off))
 
 
 def main():
@@ -399,86 +524,95 @@ def main():
     log("   %s, parallel_guard %s, %d CPUs" % (settings, version, os.cpu_count()))
     log("   jobs: target %d, min %d, retries %d, delay %g s; client checks after %g s"
         % (TARGET, MIN, RETRIES, DELAY_S, CHECK_S))
+    log("   background: N threads of EXPLAIN ANALYZE %s, %d workers planned" % (BG_SQL, BG_WORKERS))
     results = []
     singles = {}
+    at_once = max(1, pool // TARGET)
     for work in WORKS:
         log("\n== %s: %s" % (work, WORK_TEXT[work]))
         singles[work] = single_times(work)
         t1 = singles[work]["plain_%dw" % TARGET]
         log("   one job alone: " + ", ".join("%s %.2f s" % kv for kv in singles[work].items()))
         for bg in BGS:
+            nbg = bg_clients(bg)
             for k in KS:
-                # the ideal schedule: as many jobs at a time as the pool left
-                # by the background holds with TARGET workers each, every job
-                # as fast as alone
-                held = BG_CLIENTS * BG_WORKERS if bg == "on" else 0
-                at_once = max(1, (pool - held) // TARGET)
+                # the ideal schedule: the whole pool for the jobs, TARGET
+                # workers each, every job as fast as alone (what reserved
+                # workers promise: ordinary queries yield to the jobs)
                 ideal = math.ceil(k / float(at_once)) * t1
                 for method in METHODS:
-                    b = Background() if bg == "on" else None
+                    if method == "noreserve":
+                        set_yield(False)
+                    c = connect()
+                    q(c, "SELECT parallel_guard.stats_reset()")
+                    c.close()
+                    b = Background(nbg) if nbg else None
+                    samples = []
                     try:
-                        out, tables = run_method(method, work, k, "%s_%s_%d" % (method, bg, k))
+                        out, tables = run_method(method, work, k, "%s_%s_%d" % (method, nbg, k))
                     finally:
                         if b:
-                            b.stop()
+                            samples = b.stop()
+                        if method == "noreserve":
+                            set_yield(True)
+                    hb, wh = held_back()
                     c = connect()
                     settle(c)
                     for t in tables:
                         q(c, "DROP TABLE IF EXISTS %s" % t)
                     c.close()
                     s = summarize(method, k, out, ideal, t1)
-                    s.update(work=work, bg=bg, ideal=ideal)
+                    s.update(work=work, bg=nbg, ideal=ideal, held_back=hb, withheld=wh)
+                    s.update(bg_summary(samples))
                     results.append(s)
                     extra = ""
-                    if method == "guard":
+                    if method in ("guard", "noreserve"):
                         extra = " queue_wait_total=%.1fs queue_wait_ran_out=%d" % (s["queued_s"], s["ran_out"])
                     if method == "client":
                         extra = " done_before_check=%d" % s["early"]
-                    log("   bg=%-3s K=%d %-6s met %d/%d, %s %d, wasted %2d, makespan %6.1f s "
-                        "(ideal %5.1f s, x%.2f), median job %5.1f s, workers [%s]%s"
-                        % (bg, k, method, s["met"], k,
+                    if nbg:
+                        extra += (" | bg: %d queries, median %.0f ms, %.2f workers each (%d%% got %d), "
+                                  "held back %d, withheld %d"
+                                  % (s["bg_n"], s["bg_median_ms"], s["bg_workers_mean"],
+                                     100 * s["bg_full"], BG_WORKERS, hb, wh))
+                    log("   bg=%d K=%d %-9s met %d/%d (%d at attempt 1), %s %d, wasted %2d, "
+                        "makespan %6.1f s (ideal %5.1f s, x%.2f), median job %5.1f s%s"
+                        % (nbg, k, method, s["met"], k, s["met_first"],
                            "below-min" if method == "plain" else "failed", s["failed"],
-                           s["wasted"], s["makespan"], ideal, s["over_ideal"], s["median"],
-                           s["workers"], extra))
+                           s["wasted"], s["makespan"], ideal, s["over_ideal"], s["median"], extra))
 
     log("\n== summary")
-    log("ideal = ceil(K / J) x one job alone with %d workers, J = jobs of %d workers the pool of %d "
-        "holds at once (%d; with bg=on, %d workers are taken by the background: J = %d)"
-        % (TARGET, TARGET, pool, max(1, pool // TARGET), BG_CLIENTS * BG_WORKERS,
-           max(1, (pool - BG_CLIENTS * BG_WORKERS) // TARGET)))
-    log("x floor (cpu work only) = makespan / (K x one job alone): on %d cores one job with %d "
-        "workers already uses every core, so K jobs cannot end sooner" % (os.cpu_count(), TARGET))
-    hdr = "%-5s %-3s %2s %-6s %6s %6s %6s %9s %9s %7s %8s %7s" % (
-        "work", "bg", "K", "method", "met", "fail", "wasted", "makespan", "median", "ideal",
-        "x ideal", "x floor")
+    log("ideal = ceil(K / %d) x one job alone with %d workers: the pool of %d holds %d jobs of %d "
+        "workers at once, ordinary queries yielding to them" % (at_once, TARGET, pool, at_once, TARGET))
+    hdr = "%-5s %2s %2s %-9s %6s %7s %5s %6s %9s %9s %7s %8s | %8s %8s" % (
+        "work", "bg", "K", "method", "met", "1st", "fail", "wasted", "makespan", "median",
+        "ideal", "x ideal", "bg ms", "bg wrk")
     log(hdr)
     for s in results:
-        log("%-5s %-3s %2d %-6s %6s %6d %6d %8.1fs %8.1fs %6.1fs %8.2f %7s" % (
-            s["work"], s["bg"], s["K"], s["method"], "%d/%d" % (s["met"], s["K"]), s["failed"],
-            s["wasted"], s["makespan"], s["median"], s["ideal"], s["over_ideal"],
-            "%.2f" % s["over_cpu"] if s["work"] == "cpu" else "-"))
-    log("\n'fail' is a job below min: an error for guard and client; for plain, a job that ran "
-        "with fewer than min workers (it never fails, it is slow).")
-    log("'wasted' is attempts rolled back (guard) or cancelled and dropped (client).")
-    log("A failed job (client: below min after its last attempt) ends early and leaves its table "
-        "unbuilt: a makespan is only comparable between rows that built all K tables.")
-    log("ideal is the best schedule in which every job gets its %d workers; jobs that run with "
-        "fewer (plain) or fail (client) can end sooner than that on the sleep work, whose "
-        "processes do not compete for CPU." % TARGET)
-    log("On %d CPU cores, parallel workers of the cpu work share the same cores: compare the "
-        "single-job times above; the sleep work stands for a machine with a core per worker."
-        % os.cpu_count())
+        log("%-5s %2d %2d %-9s %6s %7s %5d %6d %8.1fs %8.1fs %6.1fs %8.2f | %8s %8s" % (
+            s["work"], s["bg"], s["K"], s["method"], "%d/%d" % (s["met"], s["K"]),
+            "%d/%d" % (s["met_first"], s["K"]), s["failed"], s["wasted"], s["makespan"],
+            s["median"], s["ideal"], s["over_ideal"],
+            "%.0f" % s["bg_median_ms"] if s["bg"] else "-",
+            "%.2f" % s["bg_workers_mean"] if s["bg"] else "-"))
+    log("\n'1st' is jobs that met the target at their first attempt; 'fail' a job below min "
+        "(an error); 'wasted' attempts rolled back (guard, noreserve) or cancelled and dropped "
+        "(client).  'bg ms' is the median latency of the background's ordinary queries during "
+        "the jobs, 'bg wrk' the workers they launched on average (of %d planned)." % BG_WORKERS)
     for work, d in singles.items():
         for label, v in d.items():
             log("RESULT single %s %s %.2f s" % (work, label, v))
     for s in results:
-        log("RESULT %s bg=%s K=%d %s met=%d/%d below_min=%d wasted=%d makespan_s=%.1f "
-            "median_job_s=%.1f ideal_s=%.1f makespan_over_ideal=%.2f%s" % (
-                s["work"], s["bg"], s["K"], s["method"], s["met"], s["K"], s["failed"],
-                s["wasted"], s["makespan"], s["median"], s["ideal"], s["over_ideal"],
-                " queue_wait_ran_out=%d" % s["ran_out"] if s["method"] == "guard" else ""))
+        log("RESULT %s bg=%d K=%d %s met=%d/%d met_first_attempt=%d wasted=%d failed=%d "
+            "makespan_s=%.1f median_job_s=%.1f ideal_s=%.1f makespan_over_ideal=%.2f "
+            "bg_queries=%d bg_median_ms=%.1f bg_workers_mean=%.2f bg_held_back=%d bg_withheld=%d" % (
+                s["work"], s["bg"], s["K"], s["method"], s["met"], s["K"], s["met_first"],
+                s["wasted"], s["failed"], s["makespan"], s["median"], s["ideal"], s["over_ideal"],
+                s["bg_n"], s["bg_median_ms"], s["bg_workers_mean"], s["held_back"], s["withheld"]))
+    if HOOK:
+        hook_cost()
     log("RESULT bench_seconds %.0f" % (time.time() - t_start))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
