@@ -12,9 +12,10 @@
  *    each rescan (ExecGather() launches when `initialized` is false): its
  *    ExecProcNodeReal is wrapped after ExecutorStart, for plans with
  *    parallelModeNeeded only;
- *  - CREATE INDEX (parallel btree build) and VACUUM (parallel index
- *    vacuuming), around the whole utility statement, with the reservations
- *    seen at its start.
+ *  - CREATE INDEX, REINDEX and ALTER TABLE (parallel btree builds) and
+ *    VACUUM (parallel index vacuuming), around the whole utility statement,
+ *    with the reservations seen at its start.
+ * A launch inside one that is already capped keeps the outer cap.
  * A query without a parallel plan costs one flag test; a launch while
  * nothing is reserved, one atomic read.
  *
@@ -51,11 +52,12 @@ ExecProcNodeMtd gather_real = nullptr;
 ExecProcNodeMtd gather_merge_real = nullptr;
 
 int serving_caller_procno = -1;
+bool capping = false; /* max_parallel_workers is lowered now */
 
 /* Workers this launch must leave free; 0 on the fast path. */
 int reserved_to_leave_free()
 {
-    if (queue_reserved_total() == 0 || !guard_yield_to_reservations())
+    if (queue_reserved_total() == 0 || capping || !guard_yield_to_reservations())
         return 0;
     if (serving_caller_procno >= 0)
         return queue_reserved_ahead_of(serving_caller_procno);
@@ -77,6 +79,7 @@ TupleTableSlot *launch_capped(PlanState *ps, ExecProcNodeMtd real, int reserved,
     TupleTableSlot *volatile slot = nullptr;
 
     max_parallel_workers = capped;
+    capping = true;
     PG_TRY();
     {
         slot = real(ps);
@@ -84,6 +87,7 @@ TupleTableSlot *launch_capped(PlanState *ps, ExecProcNodeMtd real, int reserved,
     PG_FINALLY();
     {
         max_parallel_workers = own;
+        capping = false;
     }
     PG_END_TRY();
 
@@ -161,7 +165,7 @@ void reservation_executor_start(QueryDesc *qd, int eflags)
 
 bool launches_in_utility(const Node *stmt)
 {
-    if (IsA(stmt, IndexStmt))
+    if (IsA(stmt, IndexStmt) || IsA(stmt, ReindexStmt) || IsA(stmt, AlterTableStmt))
         return true;
     return IsA(stmt, VacuumStmt) && castNode(VacuumStmt, const_cast<Node *>(stmt))->is_vacuumcmd;
 }
@@ -187,6 +191,7 @@ void reservation_process_utility(PlannedStmt *pstmt, const char *query, bool rea
     }
     int own = max_parallel_workers;
     max_parallel_workers = std::max(0, own - reserved);
+    capping = true;
     PG_TRY();
     {
         call_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
@@ -194,6 +199,7 @@ void reservation_process_utility(PlannedStmt *pstmt, const char *query, bool rea
     PG_FINALLY();
     {
         max_parallel_workers = own;
+        capping = false;
     }
     PG_END_TRY();
 }
