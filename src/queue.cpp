@@ -17,10 +17,15 @@
  * capped below the reserved workers (reservation.cpp), so the pool drains
  * towards the head instead of being taken from under it.
  *
- * A reservation is released at the attempt's verdict: by then its workers
- * are registered and PostgreSQL counts them.  A run that waits out its
- * delay after a short attempt holds no reservation and is not the head, so
- * the runs behind it move on; it comes back with its original ticket.
+ * A run keeps its reservation while it launches and, once its verdict is
+ * made, until its statement has finished (a statement may launch workers
+ * several times, and between two launches its workers must not go to
+ * ordinary queries).  What a reservation holds back at any moment is what
+ * its run has not registered yet: reserved minus the parallel workers its
+ * guard worker has registered now (bgworker_slots.hpp), which PostgreSQL
+ * counts already.  A run that waits out its delay after a short attempt
+ * holds no reservation and is not the head, so the runs behind it move on;
+ * it comes back with its original ticket.
  *
  * The queue lives in shared memory reserved at server start (one entry per
  * possible backend) under one LWLock.  An entry is removed when its run ends,
@@ -54,7 +59,7 @@ struct QueueEntry {
     uint64 ticket;
     TimestampTz waiting_since;
     int worker_procno; /* the current attempt's guard worker, or -1 */
-    int launched;      /* parallel workers the running attempt launched */
+    pid_t worker_pid;  /* the same worker's pid, once started; 0 before */
     uint64 launch_seq; /* order of entering Launching */
     TimestampTz reserved_since; /* when the reservation was made; 0: none */
     /*
@@ -71,6 +76,7 @@ struct QueueShared {
     uint64 next_launch_seq;
     int nentries;
     pg_atomic_uint32 reserved_total; /* the sum of every entry's reserved */
+    pg_atomic_uint64 last_launch;    /* when an ordinary launch last began */
     QueueEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -79,10 +85,12 @@ QueueEntry *mine = nullptr; /* this backend's entry while it is queued */
 bool exit_callback_set = false;
 constexpr long kQueuePollMs = 20; /* other queries' workers end without telling us */
 /*
- * An ordinary backend reads the reservations just before its Gather sets up
- * and registers its workers, well under a millisecond later: a reservation
- * is trusted to bind every launch once this long has passed since it was
- * made, and the head looks at the pool only then.
+ * An ordinary backend notes the time and then reads the reservations just
+ * before its Gather sets up and registers its workers, well under a
+ * millisecond later.  When an ordinary launch began less than this long
+ * before a reservation was made, it may not have seen it: the head then
+ * looks at the pool only once this long has passed since it reserved, when
+ * such a launch has registered its workers and PostgreSQL counts them.
  */
 constexpr long kReserveGraceMs = 5;
 
@@ -106,6 +114,7 @@ void queue_shmem_init()
         queue->next_launch_seq = 1;
         queue->nentries = MaxBackends;
         pg_atomic_init_u32(&queue->reserved_total, 0);
+        pg_atomic_init_u64(&queue->last_launch, 0);
         for (int i = 0; i < queue->nentries; i++)
             pg_atomic_init_u32(&queue->entries[i].reserved, 0);
     }
@@ -213,6 +222,43 @@ QueueEntry *prune_and_find_head()
     return head;
 }
 
+/* Parallel workers the guard worker `pid` has registered now (0 for none). */
+int registered_by(pid_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    SlotLaunch launches[8];
+    int n = parallel_launches_of(pid, launches, lengthof(launches));
+    int workers = 0;
+    for (int i = 0; i < n; i++)
+        workers += launches[i].workers;
+    return workers;
+}
+
+bool admitted(const QueueEntry &e)
+{
+    return e.state == QueueState::Launching || e.state == QueueState::Running;
+}
+
+/* What e's reservation holds back from ordinary launches now. */
+int reserved_hold(QueueEntry &e)
+{
+    int reserved = static_cast<int>(reserved_of(e));
+    if (reserved == 0)
+        return 0;
+    return std::max(0, reserved - registered_by(e.worker_pid));
+}
+
+/* What an admitted run will still take: a launching run its whole target,
+ * reserved or not; a running one what its reservation holds. */
+int admitted_hold(QueueEntry &e)
+{
+    if (e.state == QueueState::Launching)
+        return std::max(0, std::max(static_cast<int>(reserved_of(e)), e.target) -
+                               registered_by(e.worker_pid));
+    return e.state == QueueState::Running ? reserved_hold(e) : 0;
+}
+
 /* The most workers a run may reserve, its own session's limit included. */
 int reservation_goal(const QueueEntry &e)
 {
@@ -228,7 +274,10 @@ void reserve_for_head(QueueEntry *head, TimestampTz now)
     int cap = guard_max_reserved_workers();
     if (cap < 0)
         cap = max_parallel_workers;
-    int others = static_cast<int>(pg_atomic_read_u32(&queue->reserved_total) - reserved_of(*head));
+    int others = 0;
+    for (int i = 0; i < queue->nentries; i++)
+        if (&queue->entries[i] != head)
+            others += reserved_hold(queue->entries[i]);
     int want = std::max(0, std::min(reservation_goal(*head), cap - others));
     int had = static_cast<int>(reserved_of(*head));
     if (want != had) {
@@ -246,23 +295,43 @@ void reserve_for_head(QueueEntry *head, TimestampTz now)
 bool pool_has_room(const QueueEntry &me)
 {
     int target = reservation_goal(me);
-    int running_pw, used_slots, launching = 0;
+    int running_pw, used_slots, held = 0, starting = 0;
     pool_in_use(&running_pw, &used_slots);
     for (int i = 0; i < queue->nentries; i++) {
-        const QueueEntry &e = queue->entries[i];
-        /* Its workers are not registered yet: PostgreSQL does not count them. */
-        if (&e != &me && e.state == QueueState::Launching)
-            launching += e.target;
+        QueueEntry &e = queue->entries[i];
+        if (&e == &me || !admitted(e))
+            continue;
+        /* What it has not registered yet, PostgreSQL does not count yet. */
+        held += admitted_hold(e);
+        if (e.state == QueueState::Launching && e.worker_pid == 0)
+            starting++; /* its own worker's slot */
     }
-    int free_parallel = max_parallel_workers - running_pw - launching;
-    int free_slots = max_worker_processes - used_slots - launching;
+    int free_parallel = max_parallel_workers - running_pw - held;
+    int free_slots = max_worker_processes - used_slots - held - starting;
     return free_parallel >= target && free_slots >= target + 1;
+}
+
+/*
+ * Could an ordinary launch that read the reservations before this head's
+ * was made still be registering its workers?  Only if one began shortly
+ * before the reservation, and then only for a short while.  (Its note of
+ * the time comes before its read of the reservations, our increment of the
+ * reservations before this read of the time, each with a full barrier: one
+ * of the two sees the other.)
+ */
+bool launch_may_be_in_flight(const QueueEntry *head, TimestampTz now)
+{
+    if (TimestampDifferenceExceeds(head->reserved_since, now, kReserveGraceMs))
+        return false;
+    auto last = static_cast<TimestampTz>(pg_atomic_read_u64(&queue->last_launch));
+    return last >= head->reserved_since - kReserveGraceMs * 1000;
 }
 
 void become_launching(QueueEntry *e)
 {
     e->state = QueueState::Launching;
     e->worker_procno = -1;
+    e->worker_pid = 0;
     e->launch_seq = queue->next_launch_seq++;
 }
 
@@ -322,7 +391,7 @@ void queue_join(const RunSpec &spec)
         mine->ticket = queue->next_ticket++;
         mine->waiting_since = GetCurrentTimestamp();
         mine->worker_procno = -1;
-        mine->launched = 0;
+        mine->worker_pid = 0;
         mine->launch_seq = 0;
         mine->reserved_since = 0;
         set_reserved(*mine, 0);
@@ -358,8 +427,7 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
         QueueEntry *head = prune_and_find_head();
         if (head == mine) {
             reserve_for_head(mine, now);
-            settling = reserved_of(*mine) > 0 &&
-                       !TimestampDifferenceExceeds(mine->reserved_since, now, kReserveGraceMs);
+            settling = reserved_of(*mine) > 0 && launch_may_be_in_flight(mine, now);
             if (!settling && pool_has_room(*mine))
                 room = true;
         }
@@ -381,18 +449,48 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
     }
 }
 
+void queue_attempt_started(pid_t worker_pid)
+{
+    if (!queue || !mine)
+        return;
+    LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+    mine->worker_pid = worker_pid;
+    LWLockRelease(queue->lock);
+}
+
 void queue_attempt_decided(int worker_procno, bool short_attempt, int launched)
 {
     if (!queue || !mine)
         return;
     LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-    /* Its workers are registered now: PostgreSQL counts them from here on. */
-    set_reserved(*mine, 0);
+    if (short_attempt) {
+        /* It waits out its delay out of line: no head-of-line stall. */
+        set_reserved(*mine, 0);
+        mine->worker_procno = -1;
+        mine->worker_pid = 0;
+        mine->state = QueueState::Delaying;
+    } else {
+        /*
+         * Its workers are registered now and hold nothing back; what it
+         * launched stays reserved until its statement has finished, for
+         * the statement's next launches.
+         */
+        set_reserved(*mine, static_cast<uint32>(
+                                std::min(std::max(launched, 0), reservation_goal(*mine))));
+        mine->worker_procno = worker_procno;
+        mine->state = QueueState::Running;
+    }
     mine->reserved_since = 0;
-    mine->worker_procno = short_attempt ? -1 : worker_procno;
-    mine->launched = short_attempt ? 0 : launched;
-    /* A short run waits out its delay out of line: no head-of-line stall. */
-    mine->state = short_attempt ? QueueState::Delaying : QueueState::Running;
+    wake_head();
+    LWLockRelease(queue->lock);
+}
+
+void queue_statement_finished()
+{
+    if (!queue || !mine || mine->state != QueueState::Running || reserved_of(*mine) == 0)
+        return;
+    LWLockAcquire(queue->lock, LW_EXCLUSIVE);
+    set_reserved(*mine, 0);
     wake_head();
     LWLockRelease(queue->lock);
 }
@@ -415,32 +513,36 @@ uint32 queue_reserved_total()
     return queue ? pg_atomic_read_u32(&queue->reserved_total) : 0;
 }
 
-int queue_reserved_ahead_of(int caller_procno)
+void queue_note_launch()
+{
+    if (queue)
+        (void) pg_atomic_exchange_u64(&queue->last_launch,
+                                      static_cast<uint64>(GetCurrentTimestamp()));
+}
+
+int queue_reserved_for(int caller_procno)
 {
     if (!queue)
         return 0;
-    int ahead = -1;
+    int held = 0;
     LWLockAcquire(queue->lock, LW_SHARED);
-    const QueueEntry *own = nullptr;
-    for (int i = 0; i < queue->nentries && own == nullptr; i++) {
-        const QueueEntry &e = queue->entries[i];
-        if (e.procno == caller_procno && entry_alive(e) && e.state == QueueState::Launching)
+    QueueEntry *own = nullptr;
+    for (int i = 0; caller_procno >= 0 && i < queue->nentries && own == nullptr; i++) {
+        QueueEntry &e = queue->entries[i];
+        if (e.procno == caller_procno && entry_alive(e) && admitted(e))
             own = &e;
     }
-    if (own) {
-        /*
-         * Runs that went launching before ours: our room was counted after
-         * theirs.  A waiting head's reservation was counted after ours.
-         */
-        ahead = 0;
-        for (int i = 0; i < queue->nentries; i++) {
-            QueueEntry &e = queue->entries[i];
-            if (&e != own && e.state == QueueState::Launching && e.launch_seq < own->launch_seq)
-                ahead += static_cast<int>(reserved_of(e));
-        }
+    for (int i = 0; i < queue->nentries; i++) {
+        QueueEntry &e = queue->entries[i];
+        if (own == nullptr)
+            held += reserved_hold(e);
+        else if (&e != own && admitted(e) && e.launch_seq < own->launch_seq)
+            /* Admitted before ours: our room was counted after theirs.  The
+             * others (a waiting head, later runs) counted ours. */
+            held += admitted_hold(e);
     }
     LWLockRelease(queue->lock);
-    return ahead >= 0 ? ahead : static_cast<int>(queue_reserved_total());
+    return held;
 }
 
 namespace {
@@ -470,7 +572,7 @@ Datum queue_view(FunctionCallInfo fcinfo)
     LWLockAcquire(queue->lock, LW_SHARED);
     for (int i = 0; i < queue->nentries; i++)
         if (entry_alive(queue->entries[i])) {
-            reserved[n] = reserved_of(queue->entries[i]);
+            reserved[n] = static_cast<uint32>(reserved_hold(queue->entries[i]));
             copy[n++] = queue->entries[i];
         }
     LWLockRelease(queue->lock);

@@ -33,25 +33,41 @@ void queue_join(const RunSpec &spec);
  */
 bool queue_wait_turn(const RunSpec &spec, int attempt, long *budget_ms);
 
-/* The attempt's verdict is made: its workers are registered now, and its
- * reservation is released.  worker_procno is the guard worker's, for the
- * queue view; a short run waits out its delay out of line and comes back to
- * waiting, with its ticket, at its next queue_wait_turn(). */
+/* The attempt's guard worker has started (its pid, whose parallel
+ * registrations count against the run's reservation). */
+void queue_attempt_started(pid_t worker_pid);
+
+/* The attempt's verdict is made.  worker_procno is the guard worker's, for
+ * the queue view.  Short: the reservation is released, and the run waits
+ * out its delay out of line, coming back to waiting, with its ticket, at its
+ * next queue_wait_turn().  Otherwise the run keeps `launched` workers
+ * reserved for the statement's later launches, until
+ * queue_statement_finished(); what its registered workers cover holds
+ * nothing back. */
 void queue_attempt_decided(int worker_procno, bool short_attempt, int launched);
+
+/* The attempt's statement has finished: no launch is to come (idempotent). */
+void queue_statement_finished();
 
 /* Leave the queue (idempotent; also done at process exit). */
 void queue_leave();
 
-/* Parallel workers guarded runs have reserved now, all of them (one atomic
- * read: what an ordinary launch must leave free). */
+/* A hint for the fast path: 0 when no guarded run reserves anything (one
+ * atomic read). */
 uint32 queue_reserved_total();
 
+/* An ordinary launch begins: called before queue_reserved_total() is read
+ * (one clock read and one atomic exchange). */
+void queue_note_launch();
+
 /*
- * What the launch of the guard worker serving the caller with this pgprocno
- * must leave free: the reservations of the runs that went launching before
- * it (its own and those of runs behind it were counted after its room).
- * When that caller has no launching run, the total, as for any launch.
+ * The workers a launch must leave free now: for an ordinary launch
+ * (caller_procno -1), what every reservation holds back (reserved minus
+ * what its run has registered already); for the guard worker serving the
+ * caller with this pgprocno, what the runs admitted before its run will
+ * still take (its own reservation, a waiting head's and those of later runs
+ * were counted after its room).
  */
-int queue_reserved_ahead_of(int caller_procno);
+int queue_reserved_for(int caller_procno);
 
 } // namespace pg_guard

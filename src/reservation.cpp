@@ -17,7 +17,9 @@
  *    with the reservations seen at its start.
  * A launch inside one that is already capped keeps the outer cap.
  * A query without a parallel plan costs one flag test; a launch while
- * nothing is reserved, one atomic read.
+ * nothing is reserved, a clock read and two atomic operations (the note of
+ * the launch lets the head of the queue skip its settling time when no
+ * launch is in flight; queue.cpp).
  *
  * The setting is written directly and restored in PG_FINALLY, not through
  * the GUC stack (NewGUCNestLevel / GUC_ACTION_SAVE / AtEOXact_GUC): VACUUM
@@ -27,8 +29,8 @@
  * can change the variable in between: SET is refused in parallel mode, and
  * a function's SET clause restores what it found.
  *
- * The guard's own worker runs the same hooks, but its run's launch need not
- * leave its own reservation free (queue_reserved_ahead_of()).
+ * The guard's own worker runs the same hooks, but its run's launches need
+ * not leave its own reservation free (queue_reserved_for()).
  */
 #include "reservation.hpp"
 
@@ -57,11 +59,12 @@ bool capping = false; /* max_parallel_workers is lowered now */
 /* Workers this launch must leave free; 0 on the fast path. */
 int reserved_to_leave_free()
 {
-    if (queue_reserved_total() == 0 || capping || !guard_yield_to_reservations())
+    if (capping)
         return 0;
-    if (serving_caller_procno >= 0)
-        return queue_reserved_ahead_of(serving_caller_procno);
-    return static_cast<int>(queue_reserved_total());
+    queue_note_launch();
+    if (queue_reserved_total() == 0 || !guard_yield_to_reservations())
+        return 0;
+    return queue_reserved_for(serving_caller_procno);
 }
 
 /*

@@ -567,6 +567,8 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
             continue;
         if (stopped)
             break;
+        if (wt->view.state >= WorkerState::Executed)
+            queue_statement_finished(); /* no launch is to come: release the reservation */
         pass_interrupts_on(wt);
         escalate_abort(wt, now);
         check_self_lock(wt, now);
