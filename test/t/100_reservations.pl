@@ -23,6 +23,11 @@
 #    the run met; stats_reset() clears it;
 #  - parallel_guard.max_reserved_workers = 2: the waiting run reserves only
 #    2 and the probe gets 2;
+#  - a statement that launches twice (an Append over two Gathers, with a
+#    serial branch in between) keeps its reservation between its launches:
+#    while its first launch's workers are gone and a holder runs, the view
+#    shows its 4 workers reserved and an ordinary query gets 0; its second
+#    launch gets its 4;
 #  - a reserving backend that is terminated or killed (SIGKILL, crash
 #    restart) leaves no reservation behind: the probe gets 4 at once;
 #  - a guarded run of target 4, min 4, one attempt, meets its target while
@@ -59,7 +64,7 @@ my $node = guard_node(
 		'restart_after_crash = on',
 		"parallel_guard.queue_timeout = '60s'",
 	],
-	tables => [ [ 'big', 100000 ], [ 'wide', 100000 ] ]);
+	tables => [ [ 'big', 100000 ], [ 'wide', 100000 ], [ 'b2', 100000 ] ]);
 
 $node->safe_psql('postgres', <<'SQL');
 ALTER TABLE wide SET (parallel_workers = 6);
@@ -424,6 +429,34 @@ sub stop_competitor
 	}
 	is($j->query('SHOW parallel_guard.queue_timeout'), '1min', "$label: joe's queue_timeout is the server's");
 	$j->quit;
+}
+
+# --- a statement that launches twice keeps its workers between launches ------------
+{
+	my $label = 'two launches';
+	my $o = session('probe');
+	my $h = start_holder($label);
+	my $g = session('two launches');
+	$g->query('SET enable_parallel_append = off');
+	my $gn = $g->start("SELECT achieved_workers, attempts FROM parallel_guard.run("
+		  . "'CREATE TABLE two AS SELECT count(*) FROM big UNION ALL SELECT count(*) FROM pg_sleep(3) "
+		  . "UNION ALL SELECT count(*) FROM b2', target => 4, min => 4, retries => 1)");
+	my $gpid = $g->pid;
+	# Between its launches (the serial branch sleeps), nothing of its own is
+	# registered: the reservation holds all 4 back.
+	ok( $ctl->poll(
+			"SELECT state || ':' || reserved_workers FROM parallel_guard.queue WHERE pid = $gpid",
+			'running:4', 30),
+		"$label: between its two launches the run holds its 4 workers reserved");
+	is(probe($o), 0, "$label: an ordinary query then gets 0 workers (8 - 4 held - 4 running)");
+	my $r = $g->result($gn, 60);
+	is("$r->{sqlstate}|$r->{out}", '00000|4|1', "$label: its second launch gets its 4 workers too")
+	  or diag($r->{err});
+	ok(no_reservation(), "$label: the reservation ends with the statement");
+	is(probe($o), 4, "$label: the ordinary query gets 4 again");
+	ok(release($h), "$label: the holder ends");
+	$_->quit for @sessions;
+	@sessions = ();
 }
 
 # --- SIGKILL of a reserving backend: crash restart ---------------------------------
