@@ -56,12 +56,16 @@ ExecProcNodeMtd gather_merge_real = nullptr;
 int serving_caller_procno = -1;
 bool capping = false; /* max_parallel_workers is lowered now */
 
+/* The guard worker waits at most this long for its room at a launch. */
+constexpr long kRoomWaitMs = 100;
+
 /* Workers this launch must leave free; 0 on the fast path. */
 int reserved_to_leave_free()
 {
     if (capping)
         return 0;
-    queue_note_launch();
+    if (serving_caller_procno < 0)
+        queue_note_launch(); /* the guard worker's launches were admitted */
     if (queue_reserved_total() == 0 || !guard_yield_to_reservations())
         return 0;
     return queue_reserved_for(serving_caller_procno);
@@ -103,6 +107,28 @@ TupleTableSlot *launch_capped(PlanState *ps, ExecProcNodeMtd real, int reserved,
     return slot;
 }
 
+/*
+ * In the guard worker, just before a launch of `planned` workers: the queue
+ * admitted the run with room for them, but workers that were exiting then
+ * may still be registered (PostgreSQL counts them until the postmaster has
+ * reaped them).  Wait for them briefly rather than launch short.
+ */
+void wait_for_room(int reserved, int planned)
+{
+    int want = std::min(planned, std::max(0, max_parallel_workers - reserved));
+    TimestampTz start = GetCurrentTimestamp();
+    for (;;) {
+        int active = parallel_workers_registered();
+        if (active < 0 || max_parallel_workers - reserved - active >= want ||
+            TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kRoomWaitMs))
+            return;
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1L,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}
+
 TupleTableSlot *capped_gather(PlanState *ps)
 {
     auto *node = castNode(GatherState, ps);
@@ -110,6 +136,8 @@ TupleTableSlot *capped_gather(PlanState *ps)
     if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
         return gather_real(ps);
     int reserved = reserved_to_leave_free();
+    if (serving_caller_procno >= 0)
+        wait_for_room(reserved, planned);
     if (reserved <= 0)
         return gather_real(ps);
     return launch_capped(ps, gather_real, reserved, planned, &node->nworkers_launched);
@@ -122,6 +150,8 @@ TupleTableSlot *capped_gather_merge(PlanState *ps)
     if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
         return gather_merge_real(ps);
     int reserved = reserved_to_leave_free();
+    if (serving_caller_procno >= 0)
+        wait_for_room(reserved, planned);
     if (reserved <= 0)
         return gather_merge_real(ps);
     return launch_capped(ps, gather_merge_real, reserved, planned, &node->nworkers_launched);
