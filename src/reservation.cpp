@@ -34,8 +34,8 @@
  */
 #include "reservation.hpp"
 
-#include "module.hpp"
 #include "bgworker_slots.hpp"
+#include "module.hpp"
 #include "queue.hpp"
 #include "stats.hpp"
 
