@@ -449,12 +449,16 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
     }
 }
 
-void queue_attempt_started(pid_t worker_pid)
+void queue_worker_attached(int caller_procno, pid_t worker_pid)
 {
-    if (!queue || !mine)
+    if (!queue)
         return;
     LWLockAcquire(queue->lock, LW_EXCLUSIVE);
-    mine->worker_pid = worker_pid;
+    for (int i = 0; i < queue->nentries; i++) {
+        QueueEntry &e = queue->entries[i];
+        if (e.procno == caller_procno && entry_alive(e) && e.state == QueueState::Launching)
+            e.worker_pid = worker_pid;
+    }
     LWLockRelease(queue->lock);
 }
 
@@ -520,29 +524,42 @@ void queue_note_launch()
                                       static_cast<uint64>(GetCurrentTimestamp()));
 }
 
-int queue_reserved_for(int caller_procno)
+int queue_reserved_now()
 {
     if (!queue)
         return 0;
     int held = 0;
     LWLockAcquire(queue->lock, LW_SHARED);
+    for (int i = 0; i < queue->nentries; i++)
+        held += reserved_hold(queue->entries[i]);
+    LWLockRelease(queue->lock);
+    return held;
+}
+
+int queue_guard_share(int caller_procno, int *target)
+{
+    if (!queue)
+        return -1;
+    int ahead = -1;
+    LWLockAcquire(queue->lock, LW_SHARED);
     QueueEntry *own = nullptr;
-    for (int i = 0; caller_procno >= 0 && i < queue->nentries && own == nullptr; i++) {
+    for (int i = 0; i < queue->nentries && own == nullptr; i++) {
         QueueEntry &e = queue->entries[i];
         if (e.procno == caller_procno && entry_alive(e) && admitted(e))
             own = &e;
     }
-    for (int i = 0; i < queue->nentries; i++) {
-        QueueEntry &e = queue->entries[i];
-        if (own == nullptr)
-            held += reserved_hold(e);
-        else if (&e != own && admitted(e) && e.launch_seq < own->launch_seq)
-            /* Admitted before ours: our room was counted after theirs.  The
-             * others (a waiting head, later runs) counted ours. */
-            held += admitted_hold(e);
+    if (own) {
+        *target = own->target;
+        ahead = 0;
+        /* Admitted before it: its room was counted after theirs. */
+        for (int i = 0; i < queue->nentries; i++) {
+            QueueEntry &e = queue->entries[i];
+            if (&e != own && admitted(e) && e.launch_seq < own->launch_seq)
+                ahead += admitted_hold(e);
+        }
     }
     LWLockRelease(queue->lock);
-    return held;
+    return ahead;
 }
 
 namespace {

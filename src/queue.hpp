@@ -33,9 +33,14 @@ void queue_join(const RunSpec &spec);
  */
 bool queue_wait_turn(const RunSpec &spec, int attempt, long *budget_ms);
 
-/* The attempt's guard worker has started (its pid, whose parallel
- * registrations count against the run's reservation). */
-void queue_attempt_started(pid_t worker_pid);
+/*
+ * In the guard worker, before it launches anything: it serves the caller
+ * with this pgprocno; its parallel workers' registrations (their
+ * bgw_notify_pid is worker_pid) count against that run's reservation.  Set
+ * by the worker itself, so that no registration of its can be counted twice
+ * (as registered and as still reserved) while its caller is not yet told.
+ */
+void queue_worker_attached(int caller_procno, pid_t worker_pid);
 
 /* The attempt's verdict is made.  worker_procno is the guard worker's, for
  * the queue view.  Short: the reservation is released, and the run waits
@@ -60,14 +65,15 @@ uint32 queue_reserved_total();
  * (one clock read and one atomic exchange). */
 void queue_note_launch();
 
+/* What every reservation holds back from an ordinary launch now (reserved
+ * minus what its run has registered already). */
+int queue_reserved_now();
+
 /*
- * The workers a launch must leave free now: for an ordinary launch
- * (caller_procno -1), what every reservation holds back (reserved minus
- * what its run has registered already); for the guard worker serving the
- * caller with this pgprocno, what the runs admitted before its run will
- * still take (its own reservation, a waiting head's and those of later runs
- * were counted after its room).
+ * For the guard worker serving the caller with this pgprocno: the caller's
+ * target into *target, and what the runs admitted before it will still
+ * take; -1 when that caller has no admitted run.
  */
-int queue_reserved_for(int caller_procno);
+int queue_guard_share(int caller_procno, int *target);
 
 } // namespace pg_guard

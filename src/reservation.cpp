@@ -29,8 +29,9 @@
  * can change the variable in between: SET is refused in parallel mode, and
  * a function's SET clause restores what it found.
  *
- * The guard's own worker runs the same hooks, but its run's launches need
- * not leave its own reservation free (queue_reserved_for()).
+ * The guard's own worker runs the same hooks, but its run's launches were
+ * admitted by the queue with room for them: they leave no reservation free
+ * (guard_launch()).
  */
 #include "reservation.hpp"
 
@@ -62,13 +63,13 @@ constexpr long kRoomWaitMs = 100;
 /* Workers this launch must leave free; 0 on the fast path. */
 int reserved_to_leave_free()
 {
-    if (capping)
+    /* The guard worker's launches were admitted by the queue (guard_launch()). */
+    if (capping || serving_caller_procno >= 0)
         return 0;
-    if (serving_caller_procno < 0)
-        queue_note_launch(); /* the guard worker's launches were admitted */
+    queue_note_launch();
     if (queue_reserved_total() == 0 || !guard_yield_to_reservations())
         return 0;
-    return queue_reserved_for(serving_caller_procno);
+    return queue_reserved_now();
 }
 
 /*
@@ -113,13 +114,12 @@ TupleTableSlot *launch_capped(PlanState *ps, ExecProcNodeMtd real, int reserved,
  * may still be registered (PostgreSQL counts them until the postmaster has
  * reaped them).  Wait for them briefly rather than launch short.
  */
-void wait_for_room(int reserved, int planned)
+void wait_for_room(int want)
 {
-    int want = std::min(planned, std::max(0, max_parallel_workers - reserved));
     TimestampTz start = GetCurrentTimestamp();
     for (;;) {
         int active = parallel_workers_registered();
-        if (active < 0 || max_parallel_workers - reserved - active >= want ||
+        if (active < 0 || max_parallel_workers - active >= want ||
             TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kRoomWaitMs))
             return;
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1L,
@@ -129,15 +129,36 @@ void wait_for_room(int reserved, int planned)
     }
 }
 
+/*
+ * A launch of the guard worker.  The queue admitted its run with room for
+ * its target, after leaving the shares of the runs admitted before it, and
+ * every run admitted later left its share: a launch of at most target
+ * workers needs no cap (a cap computed now would count twice the workers an
+ * earlier run registers meanwhile).  Only a plan that asks for more than
+ * target is capped, to leave the earlier runs' shares.
+ */
+TupleTableSlot *guard_launch(PlanState *ps, ExecProcNodeMtd real, int planned,
+                             const int *launched)
+{
+    int target = 0;
+    int ahead = queue_guard_share(serving_caller_procno, &target);
+    if (ahead < 0) /* not queued: launch as without the queue */
+        return real(ps);
+    wait_for_room(std::min(planned, target));
+    if (planned <= target || ahead == 0 || !guard_yield_to_reservations())
+        return real(ps);
+    return launch_capped(ps, real, ahead, planned, launched);
+}
+
 TupleTableSlot *capped_gather(PlanState *ps)
 {
     auto *node = castNode(GatherState, ps);
     int planned = castNode(Gather, ps->plan)->num_workers;
     if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
         return gather_real(ps);
-    int reserved = reserved_to_leave_free();
     if (serving_caller_procno >= 0)
-        wait_for_room(reserved, planned);
+        return guard_launch(ps, gather_real, planned, &node->nworkers_launched);
+    int reserved = reserved_to_leave_free();
     if (reserved <= 0)
         return gather_real(ps);
     return launch_capped(ps, gather_real, reserved, planned, &node->nworkers_launched);
@@ -149,9 +170,9 @@ TupleTableSlot *capped_gather_merge(PlanState *ps)
     int planned = castNode(GatherMerge, ps->plan)->num_workers;
     if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
         return gather_merge_real(ps);
-    int reserved = reserved_to_leave_free();
     if (serving_caller_procno >= 0)
-        wait_for_room(reserved, planned);
+        return guard_launch(ps, gather_merge_real, planned, &node->nworkers_launched);
+    int reserved = reserved_to_leave_free();
     if (reserved <= 0)
         return gather_merge_real(ps);
     return launch_capped(ps, gather_merge_real, reserved, planned, &node->nworkers_launched);
@@ -250,6 +271,7 @@ void reservation_install_hooks()
 void reservation_serve_caller(int caller_procno)
 {
     serving_caller_procno = caller_procno;
+    queue_worker_attached(caller_procno, MyProcPid);
 }
 
 } // namespace pg_guard

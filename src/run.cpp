@@ -258,7 +258,6 @@ void run_attempts(const RunSpec &spec, AttemptLog *log, TimestampTz started)
             TimestampTz attempt_start = GetCurrentTimestamp();
             rec->queued_ms = static_cast<double>(attempt_start - queued) / 1000.0;
             current = launch_worker(spec);
-            queue_attempt_started(current->pid);
             watch_attempt(current, spec, rec, attempt_start);
             ErrorData *err = current->error;
             release_worker(current);
