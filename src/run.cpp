@@ -120,14 +120,26 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
 /* Settings that make target impossible or unlikely, said before any attempt. */
 void check_settings(const RunSpec &spec)
 {
-    int room = max_worker_processes - 1; /* our own worker takes one slot */
+    /*
+     * Our own worker takes one slot; a caller that is itself a background
+     * worker (a pg_cron job in its background-worker mode) holds another.
+     */
+    bool caller_is_bgworker = MyBgworkerEntry != nullptr;
+    int room = max_worker_processes - 1 - (caller_is_bgworker ? 1 : 0);
     if (spec.target > room)
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("target %d can never be reached on this server", spec.target),
-                 errdetail("max_worker_processes is %d and parallel_guard's own background "
-                           "worker takes one slot, which leaves at most %d for parallel workers.",
-                           max_worker_processes, room),
+                 caller_is_bgworker
+                     ? errdetail("max_worker_processes is %d; this caller is itself a background "
+                                 "worker (%s) holding one slot and parallel_guard's own "
+                                 "background worker takes another, which leaves at most %d for "
+                                 "parallel workers.",
+                                 max_worker_processes, MyBgworkerEntry->bgw_type, room)
+                     : errdetail("max_worker_processes is %d and parallel_guard's own background "
+                                 "worker takes one slot, which leaves at most %d for parallel "
+                                 "workers.",
+                                 max_worker_processes, room),
                  errhint("Lower target, or raise max_worker_processes (this needs a restart).")));
     static bool said_no_queue = false;
     if (!queue_available() && !said_no_queue) {
