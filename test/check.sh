@@ -10,6 +10,7 @@
 # Prints "N passed, N failed" at the end and exits non-zero on any failure.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+PACKAGES+=("${INTEGRATION_PACKAGES[@]}")
 pg_install_packages
 pg_build_install
 pg_workspace

@@ -14,6 +14,14 @@ export PG_CONFIG=$PG_BIN/pg_config
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libboost-dev
           libipc-run-perl make g++)
+# What the TAP tests of the integrations need besides (test/check.sh adds
+# it): pg_cron for this major version, pgbouncer, postgres_exporter, and
+# Debian's JDBC driver and a JDK for the JDBC cancel through pgbouncer.
+PG_MAJOR=${PG_MAJOR:-15}
+INTEGRATION_PACKAGES=(postgresql-$PG_MAJOR-cron pgbouncer prometheus-postgres-exporter
+                      libpostgresql-jdbc-java)
+command -v javac >/dev/null && command -v java >/dev/null ||
+    INTEGRATION_PACKAGES+=(default-jdk-headless)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
