@@ -173,10 +173,12 @@ use IPC::Run ();
 use Time::HiRes qw(time usleep);
 use Test::More;
 
-# A psql session (-XAtq, VERBOSITY verbose so errors show their SQLSTATE).
+# A psql session (-XAtq, VERBOSITY verbose so errors show their SQLSTATE),
+# connected to $node's postgres database, or to $connstr when given (a
+# connection pool in front of $node, for example).
 sub new
 {
-	my ($class, $node, $name) = @_;
+	my ($class, $node, $name, $connstr) = @_;
 	my $self = bless {
 		node => $node,
 		name => $name // 'session',
@@ -188,7 +190,7 @@ sub new
 	my @cmd = (
 		$node->installed_command('psql'), '-XAtq',
 		'-v', 'VERBOSITY=verbose',
-		'-d', $node->connstr('postgres'),
+		'-d', $connstr // $node->connstr('postgres'),
 		'-f', '-');
 	$self->{h} = IPC::Run::start(\@cmd, '<', \$self->{in}, '>', \$self->{out},
 		'2>', \$self->{err});
@@ -298,6 +300,15 @@ sub poll
 		return 0 if time > $deadline || $r->{lost} || $r->{timeout};
 		usleep(20_000);
 	}
+}
+
+# Sends SIGINT to psql, which then asks the server (or the pool it is
+# connected to) to cancel the running statement, as Ctrl-C does.
+sub interrupt
+{
+	my ($self) = @_;
+	$self->{h}->signal('INT');
+	return;
 }
 
 # Waits for psql to end (its connection was terminated): returns what it
