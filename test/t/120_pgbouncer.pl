@@ -20,7 +20,8 @@
 #    advice) ends a call that runs too long with 57014 and keeps the pooled
 #    connection; pgbouncer's query_timeout instead drops the server
 #    connection: with client_connection_check_interval set, the server
-#    notices at once and the guarded run is rolled back.
+#    notices at once and the guarded run is rolled back; without it, the
+#    run goes on and commits its table after the client was told it failed.
 
 use strict;
 use warnings;
@@ -293,6 +294,29 @@ SKIP:
 		"$label: the server connection (pid $pid) was closed and its backend has exited");
 	nothing_left($label, 'pgb_query_timeout');
 	$s->quit;
+
+	# Without client_connection_check_interval the server does not notice
+	# the dropped connection while the call waits: the run goes on, and its
+	# table is committed although the client was told the query failed.
+	$label = "pgbouncer's query_timeout without client_connection_check_interval";
+	$node->safe_psql('postgres',
+		'ALTER SYSTEM SET client_connection_check_interval = 0; SELECT pg_reload_conf()');
+	$s = GuardTap::Session->new($node, 'query_timeout unchecked', pooled('pgb_batch'));
+	$res = $s->run(slow_call('pgb_qt_unchecked'));
+	like($res->{err}, qr/FATAL:  08P01: query timeout/, "$label: pgbouncer ends the client's call")
+	  or diag($res->{err});
+	is($ctl->query("SELECT to_regclass('pgb_qt_unchecked') IS NULL"),
+		't', "$label: when the client has its error, the table is not there yet");
+	ok( poll_until(
+			$node,
+			"SELECT verdict FROM parallel_guard.history WHERE statement LIKE '%pgb_qt_unchecked%'",
+			'met', 60),
+		"$label: the guarded run goes on and commits");
+	is($ctl->query('SELECT count(*) FROM pgb_qt_unchecked'), '2000',
+		"$label: the table the client was told failed exists");
+	$s->quit;
+	$node->safe_psql('postgres',
+		'ALTER SYSTEM RESET client_connection_check_interval; SELECT pg_reload_conf()');
 	write_ini(0);
 }
 
