@@ -64,21 +64,9 @@ sub cron_node
 	$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
 	make_table($node, big => 100_000);
 	make_table($node, slow => 2000);
-	# The batch roles of README "Scheduling with pg_cron": EXECUTE on run(),
-	# CREATE on the schema; the cost settings make the small test tables'
-	# plans parallel.  cron_starved can never get more than 1 worker.
-	for my $role (qw(cron_batch cron_starved))
-	{
-		$node->safe_psql(
-			'postgres', qq{
-			CREATE ROLE $role LOGIN;
-			GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO $role;
-			GRANT CREATE ON SCHEMA public TO $role;
-			GRANT SELECT ON big, slow TO $role;
-			ALTER ROLE $role SET parallel_setup_cost = 0;
-			ALTER ROLE $role SET parallel_tuple_cost = 0;
-			ALTER ROLE $role SET min_parallel_table_scan_size = 0;});
-	}
+	# The batch roles of README "Scheduling with pg_cron"; cron_starved can
+	# never get more than 1 worker.
+	batch_role($node, $_, 'postgres', 'big', 'slow') for qw(cron_batch cron_starved);
 	$node->safe_psql('postgres', 'ALTER ROLE cron_starved SET max_parallel_workers = 1');
 	# The nightly job of the README recipe refreshes a view its role owns.
 	$node->safe_psql('postgres',

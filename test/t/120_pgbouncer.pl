@@ -49,28 +49,15 @@ my $node = guard_node(
 		"client_connection_check_interval = '200ms'"
 	],
 	tables => [ [ big => 100_000 ], [ slow => 2000 ] ]);
-# The batch roles: EXECUTE on run(), CREATE on the schema; settings that make
-# the small tables' plans parallel come with the role, as a pooled
-# connection must not rely on SET.  pgb_timeout also has a statement_timeout.
-for my $role (qw(pgb_batch pgb_timeout))
-{
-	$node->safe_psql(
-		'postgres', qq{
-		CREATE ROLE $role LOGIN;
-		GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO $role;
-		GRANT CREATE ON SCHEMA public TO $role;
-		GRANT SELECT ON big, slow TO $role;
-		ALTER ROLE $role SET parallel_setup_cost = 0;
-		ALTER ROLE $role SET parallel_tuple_cost = 0;
-		ALTER ROLE $role SET min_parallel_table_scan_size = 0;});
-}
+# The batch roles; pgb_timeout also has a statement_timeout.
+batch_role($node, $_, 'postgres', 'big', 'slow') for qw(pgb_batch pgb_timeout);
 $node->safe_psql('postgres', "ALTER ROLE pgb_timeout SET statement_timeout = '3s'");
 
 # --- pgbouncer ---------------------------------------------------------------
 my $dir = PostgreSQL::Test::Utils::tempdir('pgbouncer');
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $server = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
-my ($ppid, $bouncer, $bouncer_out) = (0, undef, '');
+my ($bouncer, $bouncer_out) = (undef, '');
 
 sub write_ini
 {
@@ -108,17 +95,8 @@ PostgreSQL::Test::Utils::append_to_file("$dir/users.txt",
 $bouncer = IPC::Run::start([ $PGBOUNCER, "$dir/pgbouncer.ini" ],
 	'<', \undef, '>&', \$bouncer_out);
 
-END
-{
-	# Stop the pgbouncer this test started, whatever happened (keeping the
-	# test's exit code, which finish would overwrite with pgbouncer's).
-	local $?;
-	if ($bouncer && $bouncer->pumpable)
-	{
-		$bouncer->signal('TERM');
-		eval { $bouncer->finish; 1 } or $bouncer->kill_kill;
-	}
-}
+# Stop the pgbouncer this test started, whatever happened.
+END { stop_process($bouncer) }
 
 my $deadline = time + 30;
 usleep(50_000) until -S "$dir/.s.PGSQL.$port" || time > $deadline;
@@ -129,7 +107,7 @@ sub pooled { my ($user, $db) = @_; return "host=$dir port=$port dbname=" . ($db 
 
 my $ctl = GuardTap::Session->new($node, 'control');
 
-# The one pooled backend of pgb_batch, seen from the server.
+# What must hold after every interrupted call.
 sub nothing_left
 {
 	my ($label, $table) = @_;

@@ -55,19 +55,8 @@ $node->safe_psql(
 	ALTER TABLE orders SET (parallel_workers = 4);
 	VACUUM ANALYZE orders;});
 # Batch roles: pgx_batch in postgres, pgx_etl in sales.
-for my $r ([ pgx_batch => 'postgres', 'big, slow' ], [ pgx_etl => 'sales', 'orders' ])
-{
-	my ($role, $db, $tables) = @$r;
-	$node->safe_psql('postgres', "CREATE ROLE $role LOGIN");
-	$node->safe_psql(
-		$db, qq{
-		GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO $role;
-		GRANT CREATE ON SCHEMA public TO $role;
-		GRANT SELECT ON $tables TO $role;
-		ALTER ROLE $role SET parallel_setup_cost = 0;
-		ALTER ROLE $role SET parallel_tuple_cost = 0;
-		ALTER ROLE $role SET min_parallel_table_scan_size = 0;});
-}
+batch_role($node, 'pgx_batch', 'postgres', 'big', 'slow');
+batch_role($node, 'pgx_etl', 'sales', 'orders');
 # The exporter's role: pg_monitor, nothing else.
 $node->safe_psql('postgres', 'CREATE ROLE pgx_exporter LOGIN; GRANT pg_monitor TO pgx_exporter');
 
@@ -83,17 +72,8 @@ my $exporter;
 		'<', \undef, '>&', \$exporter_log);
 }
 
-END
-{
-	# Stop the exporter this test started, whatever happened (keeping the
-	# test's exit code, which finish would overwrite with the exporter's).
-	local $?;
-	if ($exporter && $exporter->pumpable)
-	{
-		$exporter->signal('TERM');
-		eval { $exporter->finish; 1 } or $exporter->kill_kill;
-	}
-}
+# Stop the exporter this test started, whatever happened.
+END { stop_process($exporter) }
 
 my $http = HTTP::Tiny->new(timeout => 30);
 

@@ -28,7 +28,7 @@ our @EXPORT = qw(
   guard_node make_table
   log_offset log_since wait_log
   parse_attempts parse_runs notices
-  poll_until
+  poll_until batch_role stop_process
   $GUARD_SETTINGS $LEFTOVER_SQL
 );
 
@@ -77,6 +77,36 @@ sub make_table
 	$node->safe_psql('postgres',
 		"ALTER TABLE $name SET (parallel_workers = 4)");
 	$node->safe_psql('postgres', "VACUUM ANALYZE $name");
+	return;
+}
+
+# batch_role($node, $role, $db, @tables): a login role that may call run()
+# in $db (EXECUTE, CREATE on schema public, SELECT on @tables), with the
+# settings of $GUARD_SETTINGS on the role: a scheduled or pooled connection
+# cannot rely on a SET of its own.
+sub batch_role
+{
+	my ($node, $role, $db, @tables) = @_;
+	$node->safe_psql('postgres', "CREATE ROLE $role LOGIN");
+	my $grants = join('',
+		"GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO $role;",
+		"GRANT CREATE ON SCHEMA public TO $role;",
+		@tables ? "GRANT SELECT ON " . join(', ', @tables) . " TO $role;" : '');
+	(my $settings = $GUARD_SETTINGS) =~ s/SET /ALTER ROLE $role SET /g;
+	$node->safe_psql($db, $grants . $settings);
+	return;
+}
+
+# stop_process($h): stops a process that a test started with IPC::Run (a
+# pooler, an exporter): SIGTERM, and a kill if it has not ended in 10 s.
+# Keeps $?, so that it can be called from an END block.
+sub stop_process
+{
+	my ($h) = @_;
+	local $?;
+	return unless $h && $h->pumpable;
+	$h->signal('TERM');
+	eval { $h->finish(IPC::Run::timeout(10)); 1 } or $h->kill_kill;
 	return;
 }
 
