@@ -7,8 +7,9 @@
 # the throwaway cluster (pool_mode = transaction, default_pool_size = 1: one
 # server connection, so "the pooled connection" is one backend pid), and
 # stops it at the end, even on failure.  Checked:
-#  - the result row comes back through the pool, and the call held one
-#    server connection (the one backend) for its whole duration;
+#  - the result row comes back through the pool, and the call holds its
+#    server connection (the one backend) for its whole duration: another
+#    client waits until the call has ended;
 #  - a client cancel, forwarded by pgbouncer to the server, stops the
 #    guard's worker and leaves nothing (no table, no guard or parallel
 #    worker, no lock): psql's SIGINT (as Ctrl-C), JDBC's Statement.cancel()
@@ -169,8 +170,18 @@ $psql->quit;
 	is( $ctl->query(
 			"SELECT count(*) FROM parallel_guard.queue WHERE pid = $backend AND state = 'running'"),
 		'1', "$label: the call holds the pooled server connection (pid $backend) while it runs");
+	# The pool's one server connection is taken: another client waits.
+	my ($o2, $e2) = ('', '');
+	my $other = IPC::Run::start(
+		[ $node->installed_command('psql'), '-XAt', '-d', pooled('pgb_batch'), '-c', 'SELECT 2' ],
+		'<', \undef, '>', \$o2, '2>', \$e2, IPC::Run::timeout(90));
+	usleep(1_000_000);
+	$other->pump_nb;
+	is($o2, '', "$label: another client waits for the pool's server connection meanwhile");
 	$h->signal('INT');
 	eval { $h->finish; 1 } or do { diag("psql: $@"); $h->kill_kill };
+	eval { $other->finish; 1 } or do { diag("psql: $@"); $other->kill_kill };
+	is($o2, "2\n", "$label: and gets it once the call has ended") or diag($e2);
 	like($err, qr/Cancel request sent.*ERROR:  57014: canceling statement due to user request/s,
 		"$label: pgbouncer forwarded the cancel, the client gets 57014")
 	  or diag($err);
