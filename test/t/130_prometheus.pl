@@ -9,15 +9,20 @@
 # failure.  Guarded jobs run in two databases under two roles; /metrics is
 # scraped over loopback and checked:
 #  - while one run holds the pool and another waits: the queue metrics
-#    (runs, target_workers, workers_held by database, role and state;
-#    longest_wait_seconds) match parallel_guard.queue;
+#    (runs, target_workers, workers_held, reserved_workers by database, role
+#    and state; longest_wait_seconds) match parallel_guard.queue;
 #  - after runs that met their target, fell below min, had a plan too
 #    small for min and were cancelled: every history series (runs,
 #    attempts, achieved_workers, rows_written, seconds, last_end_time_seconds
 #    by database, role and verdict) matches parallel_guard.history, summed
 #    here from its rows, and the counts the test expects from the runs it
 #    made; no series without a run;
-#  - the metrics are typed gauge and described; the scrape had no error.
+#  - the counters of parallel_guard.stats (runs by verdict, attempts, short
+#    attempts, queue time, ordinary launches held back, workers withheld, by
+#    database and role) match the view, and their runs and attempts match
+#    the history, which holds every run here;
+#  - the metrics are typed (gauge, counter) and described; the scrape had
+#    no error.
 
 use strict;
 use warnings;
@@ -164,8 +169,8 @@ ok( poll_until(
 	'queue: the second run waits');
 
 my $queue_sql = "SELECT database || '|' || usename || '|' || state || '|' || count(*) || '|' "
-  . "|| sum(target) || '|' || sum(workers_held) FROM parallel_guard.queue GROUP BY database, usename, state "
-  . "ORDER BY 1";
+  . "|| sum(target) || '|' || sum(workers_held) || '|' || sum(reserved_workers) "
+  . "FROM parallel_guard.queue GROUP BY database, usename, state ORDER BY 1";
 my $before = $ctl->query($queue_sql);
 my $s = scrape();
 my $after = $ctl->query($queue_sql);
@@ -179,17 +184,20 @@ for my $g (sort map { join('|', @{ $_->{labels} }{qw(database role state)}) }
 	my ($db, $role, $state) = split /\|/, $g;
 	my %l = (database => $db, role => $role, state => $state);
 	push @scraped, join('|', $g,
-		map { value($s, "parallel_guard_queue_$_", %l) } qw(runs target_workers workers_held));
+		map { value($s, "parallel_guard_queue_$_", %l) }
+		  qw(runs target_workers workers_held reserved_workers));
 }
 is(join("\n", @scraped), $after,
-	'queue metrics: runs, target_workers, workers_held by database, role and state match parallel_guard.queue');
-is(join("\n", @scraped), "postgres|pgx_batch|running|1|8|8\nsales|pgx_etl|waiting|1|4|0",
+	'queue metrics: runs, target_workers, workers_held, reserved_workers by database, role and state '
+	  . 'match parallel_guard.queue');
+is(join("\n", map { s/\|[^|]*$//r } @scraped), "postgres|pgx_batch|running|1|8|8\nsales|pgx_etl|waiting|1|4|0",
 	'queue metrics: the running run holds 8 workers, the waiting one is in sales under pgx_etl');
 my $longest = value($s, 'parallel_guard_queue_longest_wait_seconds',
 	database => 'sales', role => 'pgx_etl', state => 'waiting');
 ok($longest =~ /^[\d.e+-]+$/ && $longest > 0 && $longest <= $wait_after,
 	"queue metrics: longest_wait_seconds of the waiting run ($longest) is its time in the queue so far ($wait_after)");
-for my $m (map { "parallel_guard_queue_$_" } qw(runs target_workers workers_held longest_wait_seconds))
+for my $m (map { "parallel_guard_queue_$_" }
+	qw(runs target_workers workers_held reserved_workers longest_wait_seconds))
 {
 	is($s->{type}{$m}, 'gauge', "$m is typed gauge");
 	ok(($s->{help}{$m} // '') =~ /\w/, "$m has a description");
@@ -268,6 +276,65 @@ for my $m (map { "parallel_guard_history_$_" }
 	ok(($s->{help}{$m} // '') =~ /\w/, "$m has a description");
 }
 no_scrape_error($s, 'history');
+
+# --- the cumulative stats --------------------------------------------------------
+# parallel_guard.stats and parallel_guard.history count the same runs here
+# (all of them fit in the history): each metric matches the view, and the
+# runs and attempts match the history.
+my %verdicts = map { (split /\|/)[2] => 1 } keys %hist;
+$verdicts{$_} = 1 for qw(met plan_limited accepted_short below_min plan_too_small error cancelled);
+my @stats_cols = qw(attempts short_attempts queued_ms ordinary_launches_held_back ordinary_workers_withheld);
+my $stats = $ctl->query("SELECT database, usename, "
+	  . join(', ', map { "runs_$_" } sort keys %verdicts) . ', '
+	  . join(', ', @stats_cols) . ", extract(epoch FROM stats_reset) FROM parallel_guard.stats");
+my %stat_rows;
+for my $row (split /\n/, $stats)
+{
+	my ($db, $role, @v) = split /\|/, $row;
+	my %r;
+	@r{ (map { "runs_$_" } sort keys %verdicts), @stats_cols, 'reset' } = @v;
+	$stat_rows{"$db|$role"} = \%r;
+}
+is(join(',', sort keys %stat_rows), 'postgres|pgx_batch,sales|pgx_etl',
+	'stats: one row per database and role that ran guarded jobs');
+for my $dr (sort keys %stat_rows)
+{
+	my ($db, $role) = split /\|/, $dr;
+	my $r = $stat_rows{$dr};
+	my %l = (database => $db, role => $role);
+	for my $verdict (sort keys %verdicts)
+	{
+		my $got = value($s, 'parallel_guard_stats_runs_total', %l, verdict => $verdict);
+		is($got, $r->{"runs_$verdict"},
+			"stats metrics: parallel_guard_stats_runs_total{$dr|$verdict} = runs_$verdict of parallel_guard.stats");
+		is($got, $hist{"$dr|$verdict"}{runs} // 0,
+			"stats metrics: parallel_guard_stats_runs_total{$dr|$verdict} = the runs of parallel_guard.history");
+	}
+	my $hist_attempts = 0;
+	$hist_attempts += $hist{$_}{attempts} for grep { /^\Q$dr\E\|/ } keys %hist;
+	is(value($s, 'parallel_guard_stats_attempts_total', %l), $hist_attempts,
+		"stats metrics: attempts_total{$dr} = the attempts of parallel_guard.history");
+	for my $c (@stats_cols)
+	{
+		my $name = $c eq 'queued_ms' ? 'queued_seconds_total' : "${c}_total";
+		my $want = $c eq 'queued_ms' ? $r->{$c} / 1000 : $r->{$c};
+		my $got = value($s, "parallel_guard_stats_$name", %l);
+		ok($got ne '' && abs($got - $want) <= 1e-6 * (1 + abs($want)),
+			"stats metrics: parallel_guard_stats_$name\{$dr\} = $want (got $got)");
+	}
+	my $got = value($s, 'parallel_guard_stats_reset_time_seconds', %l);
+	ok($got ne '' && abs($got - $r->{reset}) < 1e-3,
+		"stats metrics: reset_time_seconds{$dr} is stats_reset ($r->{reset}, got $got)");
+}
+is(value($s, 'parallel_guard_stats_short_attempts_total', database => 'postgres', role => 'pgx_batch'),
+	'1', 'stats metrics: short_attempts_total counts the below-min run\'s first attempt, short and '
+	  . 'retried (its last was not retried)');
+for my $m (map { "parallel_guard_stats_$_" }
+	qw(runs_total attempts_total short_attempts_total queued_seconds_total
+	ordinary_launches_held_back_total ordinary_workers_withheld_total))
+{
+	is($s->{type}{$m}, 'counter', "$m is typed counter");
+}
 
 $holder->quit;
 $waiter->quit;
