@@ -138,12 +138,19 @@ $ctl->query("ANALYZE small");
 	# for 60 s.  Only its first call is stubborn (a sequence is not rolled
 	# back), so the retry ends at once.
 	$ctl->query(q{CREATE FUNCTION stubborn() RETURNS bigint LANGUAGE plpgsql PARALLEL RESTRICTED AS $$
-DECLARE n bigint := 0; t0 timestamptz := clock_timestamp();
+DECLARE n bigint := 0; ran boolean := false; t0 timestamptz := clock_timestamp();
 BEGIN
   IF nextval('stubborn_calls') > 1 THEN RETURN 0; END IF;
-  BEGIN SELECT count(*) INTO n FROM big; EXCEPTION WHEN query_canceled THEN NULL; END;
+  -- Everything that can take the cancel is inside the block that swallows it.
   WHILE clock_timestamp() < t0 + interval '60 s' LOOP
-    BEGIN PERFORM pg_sleep(0.2); EXCEPTION WHEN query_canceled THEN NULL; END;
+    BEGIN
+      IF NOT ran THEN
+        ran := true;
+        SELECT count(*) INTO n FROM big;
+      END IF;
+      PERFORM pg_sleep(0.2);
+    EXCEPTION WHEN query_canceled THEN NULL;
+    END;
   END LOOP;
   RETURN n;
 END $$});
