@@ -35,9 +35,9 @@ MirrorArray *attach()
         Size mirror_size = add_size(offsetof(MirrorArray, slot),
                                     mul_size(static_cast<Size>(max_worker_processes),
                                              sizeof(MirrorSlot)));
-        if (IsUnderPostmaster && mirror_size == BackgroundWorkerShmemSize()) {
+        if (IsUnderPostmaster && mirror_size == background_worker_shmem_size()) {
             bool found = false;
-            void *p = ShmemInitStruct("Background Worker Data", BackgroundWorkerShmemSize(),
+            void *p = ShmemInitStruct("Background Worker Data", background_worker_shmem_size(),
                                       &found);
             auto *array = static_cast<MirrorArray *>(p);
             if (found && array->total_slots == max_worker_processes) {

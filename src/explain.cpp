@@ -48,8 +48,7 @@ struct Explained {
     int capacity;
 };
 
-void add_row(Explained *e, const char *node, int planned, const char *counted,
-             const char *launches)
+void add_row(Explained *e, const char *node, int planned, const char *counted, const char *launches)
 {
     MemoryContext old = MemoryContextSwitchTo(e->cxt);
     if (e->n == e->capacity) {
@@ -91,7 +90,7 @@ bool find_gathers(PlanState *ps, void *context)
     if (is_gather(ps))
         add_row(wc->e, gather_label(ps, 1), gather_planned(ps), "gather",
                 here.rescanned ? "at every rescan" : "once");
-    return planstate_tree_walker(ps, as_walker(find_gathers), &here);
+    return planstate_tree_walker(ps, find_gathers, &here);
 }
 
 void explain_query(Explained *e, Query *query, const char *sql)
@@ -102,8 +101,8 @@ void explain_query(Explained *e, Query *query, const char *sql)
     PlannedStmt *pstmt =
         pg_plan_query(linitial_node(Query, rewritten), sql, CURSOR_OPT_PARALLEL_OK, nullptr);
     PushActiveSnapshot(GetTransactionSnapshot());
-    QueryDesc *qd = CreateQueryDesc(pstmt, sql, GetActiveSnapshot(), InvalidSnapshot,
-                                    None_Receiver, nullptr, nullptr, 0);
+    QueryDesc *qd = CreateQueryDesc(pstmt, sql, GetActiveSnapshot(), InvalidSnapshot, None_Receiver,
+                                    nullptr, nullptr, 0);
     ExecutorStart(qd, EXEC_FLAG_EXPLAIN_ONLY);
     int before = e->n;
     WalkContext wc = {e, nullptr, false};
@@ -159,8 +158,8 @@ void create_index_until_built(void *p)
 int index_workers_for(const IndexStmt *stmt, Oid table, const char *sql)
 {
     auto *copy = static_cast<IndexStmt *>(copyObjectImpl(stmt));
-    copy->relation = makeRangeVar(get_namespace_name(get_rel_namespace(table)),
-                                  get_rel_name(table), -1);
+    copy->relation =
+        makeRangeVar(get_namespace_name(get_rel_namespace(table)), get_rel_name(table), -1);
     copy->idxname = nullptr; /* a generated name never collides */
     IndexArgs args = {copy, sql};
     ErrorData *edata = nullptr;
@@ -186,8 +185,7 @@ void explain_index(Explained *e, const IndexStmt *stmt, const char *sql)
         Oid t = lfirst_oid(lc);
         if (get_rel_relkind(t) != RELKIND_RELATION && get_rel_relkind(t) != RELKIND_MATVIEW)
             continue; /* partitioned: built partition by partition */
-        add_row(e, index_build_label(t), index_workers_for(stmt, t, sql), "registrations",
-                "once");
+        add_row(e, index_build_label(t), index_workers_for(stmt, t, sql), "registrations", "once");
     }
 }
 
@@ -204,9 +202,7 @@ void explain_statement(void *p)
     auto *a = static_cast<ExplainArgs *>(p);
     Node *stmt = a->st.raw->stmt;
     switch (a->st.kind) {
-    case StatementKind::CreateIndex:
-        explain_index(a->e, castNode(IndexStmt, stmt), a->sql);
-        break;
+    case StatementKind::CreateIndex: explain_index(a->e, castNode(IndexStmt, stmt), a->sql); break;
     case StatementKind::RefreshMatView: {
         auto *rs = castNode(RefreshMatViewStmt, stmt);
         Oid mv = RangeVarGetRelid(rs->relation, AccessShareLock, false);
@@ -259,8 +255,7 @@ Datum explain_sql_function(FunctionCallInfo fcinfo)
     ErrorData *edata = nullptr;
     int nest = NewGUCNestLevel();
     if (is_index_build(st.kind))
-        raise_setting("max_parallel_maintenance_workers", max_parallel_maintenance_workers,
-                      target);
+        raise_setting("max_parallel_maintenance_workers", max_parallel_maintenance_workers, target);
     else
         raise_setting("max_parallel_workers_per_gather", max_parallel_workers_per_gather, target);
 

@@ -38,17 +38,7 @@ bool find_scanned_relation(PlanState *ps, void *context)
     }
     default: break;
     }
-    return planstate_tree_walker(ps, as_walker(find_scanned_relation), context);
-}
-
-/* Can this index's access method build in parallel (see index_build())? */
-bool builds_in_parallel(Relation index)
-{
-#if PG_VERSION_NUM >= 170000
-    return index->rd_indam->amcanbuildparallel;
-#else
-    return index->rd_rel->relam == BTREE_AM_OID;
-#endif
+    return planstate_tree_walker(ps, find_scanned_relation, context);
 }
 
 } // namespace
@@ -80,7 +70,7 @@ int index_build_workers(Oid index_oid, Oid *table)
 {
     *table = IndexGetRelation(index_oid, false);
     Relation index = index_open(index_oid, NoLock);
-    bool parallel = builds_in_parallel(index);
+    bool parallel = index_can_build_parallel(index);
     index_close(index, NoLock);
     return parallel ? plan_create_index_workers(*table, index_oid) : 0;
 }

@@ -10,13 +10,6 @@
 
 namespace pg_guard {
 
-/* planstate_tree_walker() and friends take an old-style bool (*)() before
- * PostgreSQL 16; void (*)() is the sanctioned generic function pointer. */
-template <typename F> bool (*as_walker(F *w))()
-{
-    return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(w));
-}
-
 inline bool is_gather(const PlanState *ps)
 {
     return IsA(ps, GatherState) || IsA(ps, GatherMergeState);

@@ -59,7 +59,7 @@ dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_m
     s->authenticated_user_id = GetAuthenticatedUserId();
     s->outer_user_id = GetCurrentRoleId();
     GetUserIdAndSecContext(&s->current_user_id, &s->sec_context);
-    s->caller_procno = MyProc->pgprocno;
+    s->caller_procno = MyProcNumber;
     s->per_gather = spec.per_gather;
     s->maintenance = spec.maintenance;
     s->worker_procno = -1;

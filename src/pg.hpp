@@ -5,17 +5,22 @@
  * include directory with -isystem so that their warnings stay out of our
  * -Werror.  Macros that g++ cannot compile (dlist_foreach through
  * AssertVariableIsOfType) are simply not used by this extension.
+ * Differences between PostgreSQL major versions live in compat.hpp.
  */
 #pragma once
 
 extern "C" {
 #include "postgres.h"
 
+#include "access/amapi.h"
+#include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/vacuum.h"
@@ -59,3 +64,5 @@ extern "C" {
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 }
+
+#include "compat.hpp" /* the newest names for older servers */

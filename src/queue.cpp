@@ -382,7 +382,7 @@ void queue_join(const RunSpec &spec)
     if (mine) {
         mine->state = QueueState::Waiting;
         mine->pid = MyProcPid;
-        mine->procno = MyProc->pgprocno;
+        mine->procno = MyProcNumber;
         mine->database_id = MyDatabaseId;
         mine->user_id = GetUserId();
         mine->target = spec.target;

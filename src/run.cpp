@@ -105,11 +105,14 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
         bad_argument(psprintf("retries must be at least 1, not %d", spec.retries),
                      "retries counts every attempt, the first included: 1 means a single "
                      "attempt and no retry.");
-#ifdef INTERVAL_NOT_FINITE
-    /* PostgreSQL 17 and later accept 'infinity' and '-infinity' as intervals. */
+    /* 17 and later have infinite intervals: -infinity is negative, infinity
+     * is no delay one can wait out. */
+    if (INTERVAL_IS_NOBEGIN(delay))
+        bad_argument("delay must not be negative", nullptr);
     if (INTERVAL_NOT_FINITE(delay))
-        bad_argument("delay must be finite", nullptr);
-#endif
+        bad_argument("delay must be finite",
+                     "Give the wait between two attempts, such as '2 seconds'; "
+                     "statement_timeout bounds the whole call.");
     spec.delay_ms = interval_ms(delay);
     if (spec.delay_ms < 0)
         bad_argument("delay must not be negative", nullptr);

@@ -206,12 +206,6 @@ Oid type_namespace(Oid type)
     return nsp;
 }
 
-using NodeWalker = bool (*)(Node *, void *);
-bool (*as_node_walker(NodeWalker w))()
-{
-    return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(w));
-}
-
 bool note_function(Oid fn, TempReference *ref)
 {
     if (OidIsValid(fn) && in_my_temp_schema(get_func_namespace(fn))) {
@@ -238,8 +232,7 @@ bool find_temp_reference(Node *node, void *context)
     if (node == nullptr)
         return false;
     if (IsA(node, Query))
-        return query_tree_walker(reinterpret_cast<Query *>(node),
-                                 as_node_walker(find_temp_reference), context,
+        return query_tree_walker(reinterpret_cast<Query *>(node), find_temp_reference, context,
                                  QTW_EXAMINE_RTES_BEFORE);
     if (IsA(node, RangeTblEntry)) {
         auto *rte = reinterpret_cast<RangeTblEntry *>(node);
@@ -294,7 +287,7 @@ bool find_temp_reference(Node *node, void *context)
         break;
     default: break;
     }
-    return expression_tree_walker(node, as_node_walker(find_temp_reference), context);
+    return expression_tree_walker(node, find_temp_reference, context);
 }
 
 struct AnalyzeArgs {
@@ -344,8 +337,8 @@ void check_statement_reads(const GuardedStatement &st, const char *sql)
     if (st.kind == StatementKind::CreateIndex) {
         Oid table = RangeVarGetRelid(castNode(IndexStmt, st.raw->stmt)->relation, NoLock, true);
         if (OidIsValid(table) && in_my_temp_schema(get_rel_namespace(table)))
-            refuse_temp_reference({"table", psprintf("pg_temp.%s", get_rel_name(table)),
-                                   InvalidOid});
+            refuse_temp_reference(
+                {"table", psprintf("pg_temp.%s", get_rel_name(table)), InvalidOid});
         if (OidIsValid(table) && written_in_this_transaction(table))
             ref.written = table;
     } else if (st.kind != StatementKind::RefreshMatView) {
@@ -385,7 +378,7 @@ void check_target_relation(const GuardedStatement &st)
         reject("temporary tables are not supported", temp_detail);
 
     /* The same check CREATE TABLE makes, made before any worker starts. */
-    AclResult acl = pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE);
+    AclResult acl = object_aclcheck(NamespaceRelationId, nsp, GetUserId(), ACL_CREATE);
     if (acl != ACLCHECK_OK)
         aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));
 

@@ -313,8 +313,8 @@ void add_hook(const GatherHook &h)
     if (nhooks == hooks_capacity) {
         int capacity = hooks_capacity ? hooks_capacity * 2 : 16;
         Size size = sizeof(GatherHook) * static_cast<Size>(capacity);
-        hooks = static_cast<GatherHook *>(
-            hooks ? repalloc(hooks, size) : MemoryContextAlloc(TopMemoryContext, size));
+        hooks = static_cast<GatherHook *>(hooks ? repalloc(hooks, size)
+                                                : MemoryContextAlloc(TopMemoryContext, size));
         hooks_capacity = capacity;
     }
     hooks[nhooks++] = h;
@@ -329,14 +329,18 @@ bool find_gathers(PlanState *ps, void *context)
         int site = add_site(IsA(ps, GatherState) ? SiteKind::Gather : SiteKind::GatherMerge,
                             fc->query_number, ps->plan->plan_node_id, gather_planned(ps),
                             fc->query_hash, gather_label(ps, fc->query_number), false);
-        GatherHook h = {fc->query, ps, outerPlanState(ps), ps->ExecProcNodeReal,
+        GatherHook h = {fc->query,
+                        ps,
+                        outerPlanState(ps),
+                        ps->ExecProcNodeReal,
                         outerPlanState(ps) ? outerPlanState(ps)->ExecProcNodeReal : nullptr,
-                        site, false};
+                        site,
+                        false};
         add_hook(h);
         ps->ExecProcNodeReal = guard_gather_call;
         fc->found++;
     }
-    return planstate_tree_walker(ps, as_walker(find_gathers), context);
+    return planstate_tree_walker(ps, find_gathers, context);
 }
 
 /* ---- hooks ---- */
@@ -358,10 +362,10 @@ void executor_start(QueryDesc *qd, int eflags)
     main_query_seen = main_query_seen || own;
 
     FindContext fc = {qd, own ? 1 : queries_seen + 1,
-                      qd->sourceText ? hash_bytes(reinterpret_cast<const unsigned char *>(
-                                                      qd->sourceText),
-                                                  static_cast<int>(strlen(qd->sourceText)))
-                                     : 0,
+                      qd->sourceText
+                          ? hash_bytes(reinterpret_cast<const unsigned char *>(qd->sourceText),
+                                       static_cast<int>(strlen(qd->sourceText)))
+                          : 0,
                       0};
     if (own)
         fc.query_hash = 0;
@@ -514,7 +518,7 @@ const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
     SetClientEncoding(GetDatabaseEncoding()); /* what the caller expects to parse */
 
     SpinLockAcquire(&shared->mutex);
-    shared->worker_procno = MyProc->pgprocno;
+    shared->worker_procno = MyProcNumber;
     shared->state = WorkerState::Running;
     SpinLockRelease(&shared->mutex);
     wake_proc(shared->caller_procno);

@@ -1,0 +1,94 @@
+/*
+ * compat.hpp: the newest PostgreSQL names, defined for the older servers
+ * this extension supports (15.1 and later; tested on 15, 17, 18 and 19).
+ *
+ * Included from pg.hpp right after the server headers, so that the rest of
+ * the code reads as current PostgreSQL and holds (almost) no version checks,
+ * as in pg_stat_kcache and citus.  Each block names the release that
+ * introduced the name and what it stands for before.
+ */
+#pragma once
+
+#if PG_VERSION_NUM < 150001
+/* InitMaterializedSRF() appeared in 15.1 (15.0 called it SetSingleFuncCall). */
+#error "parallel_guard needs PostgreSQL 15.1 or later"
+#endif
+
+/*
+ * 16 typed the walker callbacks of nodeFuncs.h: expression_tree_walker(),
+ * query_tree_walker() and planstate_tree_walker() take bool (*)(Node *,
+ * void *) and the like.  Before, they took an old-style bool (*)(); the
+ * walker is called back with the same two arguments either way, so it is
+ * passed through void (*)(), the generic function pointer.
+ */
+#if PG_VERSION_NUM < 160000
+template <typename NodeType> bool (*compat_untyped_walker(bool (*walker)(NodeType *, void *)))()
+{
+    return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walker));
+}
+#define expression_tree_walker(n, w, c) expression_tree_walker((n), compat_untyped_walker(w), (c))
+#define query_tree_walker(q, w, c, f) query_tree_walker((q), compat_untyped_walker(w), (c), (f))
+#define planstate_tree_walker(ps, w, c) planstate_tree_walker((ps), compat_untyped_walker(w), (c))
+#endif
+
+/*
+ * 16 replaced the per-class ACL checks (pg_namespace_aclcheck, ...) by
+ * object_aclcheck(classid, ...).  Only schemas are checked here.
+ */
+#if PG_VERSION_NUM < 160000
+inline AclResult object_aclcheck(Oid classid, Oid objectid, Oid roleid, AclMode mode)
+{
+    if (classid != NamespaceRelationId)
+        elog(ERROR, "parallel_guard: object_aclcheck() for class %u is not mapped", classid);
+    return pg_namespace_aclcheck(objectid, roleid, mode);
+}
+#endif
+
+/*
+ * 17 removed PGPROC.pgprocno: a process's index in ProcGlobal->allProcs is
+ * GetNumberFromPGProc(proc), one's own MyProcNumber.
+ */
+#if PG_VERSION_NUM < 170000
+#define GetNumberFromPGProc(proc) ((proc)->pgprocno)
+#define MyProcNumber (MyProc->pgprocno)
+#endif
+
+/*
+ * 17 added infinite intervals ('infinity', '-infinity').  Before, every
+ * interval is finite, including those whose fields hold the values 17 uses
+ * to mark infinity.
+ */
+#if PG_VERSION_NUM < 170000
+#define INTERVAL_NOT_FINITE(i) ((void) (i), false)
+#define INTERVAL_IS_NOBEGIN(i) ((void) (i), false)
+#endif
+
+/*
+ * Whether an index's access method can build it with parallel workers
+ * (index_build()).  17 added IndexAmRoutine.amcanbuildparallel (BRIN builds
+ * in parallel from 17, GIN from 18); in 15 and 16 index_build() plans
+ * parallel workers for btree alone.
+ */
+inline bool index_can_build_parallel(Relation index)
+{
+#if PG_VERSION_NUM >= 170000
+    return index->rd_indam->amcanbuildparallel;
+#else
+    return index->rd_rel->relam == BTREE_AM_OID;
+#endif
+}
+
+/*
+ * The size of bgworker.c's "Background Worker Data", against which a mirror
+ * of its layout is checked (bgworker_slots.cpp); 0 where the server does not
+ * tell, so that no mirror matches.  19 reserves it with ShmemRequestStruct()
+ * and no longer exports BackgroundWorkerShmemSize().
+ */
+inline Size background_worker_shmem_size()
+{
+#if PG_VERSION_NUM >= 190000
+    return 0;
+#else
+    return BackgroundWorkerShmemSize();
+#endif
+}
