@@ -1,8 +1,10 @@
 -- Inside a security-restricted operation (here: the query of CREATE
 -- MATERIALIZED VIEW) the guarded statement is as restricted as the plain one.
+-- The tables are schema-qualified: from PostgreSQL 17 on, such operations
+-- run with search_path = pg_catalog, pg_temp.
 CREATE FUNCTION plain_in_sro() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE 'CREATE TABLE sro_plain AS SELECT set_config(''role'', ''postgres'', false) AS r';
+  EXECUTE 'CREATE TABLE public.sro_plain AS SELECT set_config(''role'', ''postgres'', false) AS r';
   RETURN 'ran';
 EXCEPTION WHEN OTHERS THEN
   RETURN SQLSTATE || ': ' || SQLERRM;
@@ -10,7 +12,7 @@ END $$;
 CREATE FUNCTION guarded_in_sro() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM parallel_guard.run(
-    'CREATE TABLE sro_guarded AS SELECT set_config(''role'', ''postgres'', false) AS r',
+    'CREATE TABLE public.sro_guarded AS SELECT set_config(''role'', ''postgres'', false) AS r',
     1, 0, 1, '0');
   RETURN 'ran';
 EXCEPTION WHEN OTHERS THEN
