@@ -1,23 +1,34 @@
 # test/lib.sh: set-up shared by test/demo.sh, test/check.sh and test/bench.sh.
 #
-# Sourced, not run.  As root on Debian 12 it installs what is missing from
+# Sourced, not run.  As root on Debian it installs what is missing from
 # Debian's archive, builds and installs the extension, and starts a
-# throwaway PostgreSQL 15 cluster as the postgres OS user in a fresh
+# throwaway PostgreSQL cluster as the postgres OS user in a fresh
 # temporary directory, on a private port and socket directory.  The EXIT
 # trap stops that cluster and removes the directory, whatever happens.
 # It never touches a cluster it did not start.
+#
+# Environment:
+#   PG_MAJOR=15 (default)  the PostgreSQL major version to build and test
+#                          against: 15 on Debian 12; 17, 18, 19 in the roots
+#                          of test/matrix.sh
+#   PG_APT_RELEASE=NAME    take postgresql-$PG_MAJOR and its server headers
+#                          from this archive suite (apt-get -t NAME), e.g.
+#                          experimental for 19; everything else comes from
+#                          the system's own suite
 
 set -euo pipefail
 
-PG_BIN=/usr/lib/postgresql/15/bin
-export PG_CONFIG=$PG_BIN/pg_config
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+export PG_MAJOR PG_CONFIG=$PG_BIN/pg_config
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libboost-dev
-          libipc-run-perl make g++)
+# The server's own packages (contrib modules such as auto_explain and
+# pg_stat_statements ship in postgresql-NN), then the build and test tools.
+PG_PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR)
+PACKAGES=(libboost-dev libipc-run-perl make g++)
 # What the TAP tests of the integrations need besides (test/check.sh adds
 # it): pg_cron for this major version, pgbouncer, postgres_exporter, and
 # Debian's JDBC driver and a JDK for the JDBC cancel through pgbouncer.
-PG_MAJOR=${PG_MAJOR:-15}
 INTEGRATION_PACKAGES=(postgresql-$PG_MAJOR-cron pgbouncer prometheus-postgres-exporter
                       libpostgresql-jdbc-java)
 command -v javac >/dev/null && command -v java >/dev/null ||
@@ -25,21 +36,41 @@ command -v javac >/dev/null && command -v java >/dev/null ||
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-pg_install_packages() {
-    local missing=() p
-    for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+# pg_missing PACKAGE...: the ones not installed.
+pg_missing() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"
     done
+}
+
+pg_install_packages() {
+    local pg_missing_now=() missing=() updated=0
+    mapfile -t pg_missing_now < <(pg_missing "${PG_PACKAGES[@]}")
+    mapfile -t missing < <(pg_missing "${PACKAGES[@]}")
+    if ((${#pg_missing_now[@]})); then
+        log "installing ${pg_missing_now[*]}${PG_APT_RELEASE:+ (from $PG_APT_RELEASE)}"
+        apt-get update -qq; updated=1
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            ${PG_APT_RELEASE:+-t "$PG_APT_RELEASE"} "${pg_missing_now[@]}" >/dev/null
+    fi
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
-        apt-get update -qq
+        [ "$updated" = 1 ] || apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null
     fi
+    [ -x "$PG_CONFIG" ] || { echo "no $PG_CONFIG after installing postgresql-server-dev-$PG_MAJOR" >&2; exit 1; }
 }
 
 pg_build_install() {
-    log "building and installing parallel_guard"
+    log "building and installing parallel_guard for $("$PG_CONFIG" --version)"
+    # Objects built against another server version must not be linked in.
+    local stamp=$REPO/.pg_build_version
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$("$PG_CONFIG" --version)" ]; then
+        make -C "$REPO" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+        "$PG_CONFIG" --version >"$stamp"
+    fi
     make -C "$REPO" -s -j2 PG_CONFIG="$PG_CONFIG" >/dev/null
     make -C "$REPO" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
 }

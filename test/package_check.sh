@@ -4,9 +4,10 @@
 #   bash test/package_check.sh               # everything, as root
 #   bash test/package_check.sh --meta-only   # only the META.json checks, any user
 #
-# As root on Debian 12, from any directory:
+# As root on Debian (12 for PostgreSQL 15; PG_MAJOR picks another version,
+# see test/lib.sh), from any directory:
 #  1. installs what is missing from Debian's archive (the build tools of
-#     test/lib.sh, dpkg-dev, debhelper, postgresql-server-dev-all,
+#     test/lib.sh, build-essential, dpkg-dev, debhelper, postgresql-server-dev-all,
 #     python3-psycopg2, libpostgresql-jdbc-java, a JDK if javac is missing);
 #  2. validates META.json against the PGXN Meta Spec 1.0.0 (required keys,
 #     types, SemVer versions, licenses, provides) and checks that its versions
@@ -14,9 +15,12 @@
 #  3. runs `make dist` and checks the zip: one top folder
 #     parallel_guard-<version>/ holding exactly the files committed at HEAD,
 #     and a valid META.json of the same version;
-#  4. builds the Debian package with dpkg-buildpackage -us -uc -b in a copy of
-#     the repository in a temporary directory (nothing is built in the
-#     repository), installs it with dpkg -i and checks `dpkg -L`;
+#  4. builds the Debian package postgresql-$PG_MAJOR-parallel-guard with
+#     dpkg-buildpackage -us -uc -b in a copy of the repository in a temporary
+#     directory (nothing is built in the repository; debian/control is made
+#     there from debian/control.in for $PG_MAJOR with pg_buildext
+#     updatecontrol, as Debian does for its target distribution), installs it
+#     with dpkg -i and checks `dpkg -L`;
 #  5. starts a throwaway cluster (test/lib.sh, also listening on 127.0.0.1 for
 #     JDBC) on the packaged files: CREATE EXTENSION, a guarded run, every
 #     upgrade path to default_version;
@@ -43,7 +47,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 EXTENSION=parallel_guard
-DEB_PACKAGE=postgresql-15-parallel-guard
+DEB_PACKAGE=postgresql-$PG_MAJOR-parallel-guard
 PYTHON=/usr/bin/python3
 JDBC_JAR=/usr/share/java/postgresql.jar
 
@@ -371,7 +375,7 @@ fi
 
 # ---------------------------------------------------------------------------
 log "installing what is missing"
-PACKAGES+=(git unzip dpkg-dev debhelper postgresql-server-dev-all python3 python3-psycopg2
+PACKAGES+=(git unzip build-essential dpkg-dev debhelper postgresql-server-dev-all python3 python3-psycopg2
            libpostgresql-jdbc-java)
 command -v javac >/dev/null && command -v java >/dev/null || PACKAGES+=(default-jdk-headless)
 pg_install_packages
@@ -465,6 +469,16 @@ case ${PACKAGE_FROM:-worktree} in
 esac
 build_opts=nocheck
 [ -z "${PACKAGE_BUILD_TESTS:-}" ] || build_opts=
+# Build for $PG_MAJOR alone, whatever the distribution's default version is
+# (pg_buildext intersects debian/pgversions with the supported versions).
+export PG_SUPPORTED_VERSIONS=$PG_MAJOR
+if (cd "$SRC" && pg_buildext updatecontrol) >"$WORK/updatecontrol.log" 2>&1 &&
+   grep -qx "Package: $DEB_PACKAGE" "$SRC/debian/control"; then
+    pass "pg_buildext updatecontrol: debian/control builds $DEB_PACKAGE"
+else
+    fail "pg_buildext updatecontrol: debian/control builds $DEB_PACKAGE" \
+         "$(cat "$WORK/updatecontrol.log"; grep '^Package:' "$SRC/debian/control")"
+fi
 if (cd "$SRC" && DEB_BUILD_OPTIONS=$build_opts dpkg-buildpackage -us -uc -b) >"$WORK/build.log" 2>&1; then
     pass "dpkg-buildpackage -us -uc -b${build_opts:+ (DEB_BUILD_OPTIONS=nocheck)}"
 else
@@ -489,8 +503,8 @@ check "$(basename "$DEB"): version $deb_version follows default_version $VERSION
 
 # ---------------------------------------------------------------------------
 log "installing $(basename "$DEB")"
-PKG_SO=/usr/lib/postgresql/15/lib/$EXTENSION.so
-PKG_SHARE=/usr/share/postgresql/15/extension
+PKG_SO=$("$PG_CONFIG" --pkglibdir)/$EXTENSION.so
+PKG_SHARE=$("$PG_CONFIG" --sharedir)/extension
 if [ "$PKG_WAS_INSTALLED" = 0 ]; then
     for f in "$PKG_SO" "$PKG_SHARE/$EXTENSION.control" "$PKG_SHARE/$EXTENSION"--*.sql; do
         if [ -f "$f" ] && ! dpkg -S "$f" >/dev/null 2>&1; then
