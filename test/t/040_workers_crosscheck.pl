@@ -20,6 +20,19 @@
 # worker's lock group at the verdict: it may only be lower than what was
 # launched; counted=gather must be exact.  achieved_workers must always be
 # exact.
+#
+# From PostgreSQL 18 on, the server counts parallel workers itself, at the
+# end of each statement's executor (EState.es_parallel_workers_to_launch /
+# es_parallel_workers_launched): pg_stat_statements (track = all, so the
+# query inside the worker's CREATE TABLE AS is a row of its own) and
+# pg_stat_database.  A rolled-back attempt counts there only if its
+# statement had reached that end before the cancel, exactly when auto_explain
+# (whose hook runs at the same point) logged it.  So for each call:
+# pg_stat_statements' calls = 1 + such attempts, parallel_workers_launched =
+# achieved_workers + their Workers Launched, parallel_workers_to_launch =
+# planned_workers + their Workers Planned (one Gather each), and the
+# database's counters grow by as much during the call.  Below 18 these
+# checks are skipped.
 
 use strict;
 use warnings;
@@ -31,18 +44,56 @@ use Test::More;
 
 my $BIG = 1_000_000;
 my $SMALL = 20_000;
+# The server's major version, from the pg_config that PGXS put first in PATH.
+my ($MAJOR) = `pg_config --version` =~ /PostgreSQL (\d+)/
+  or die "cannot tell the PostgreSQL version from pg_config";
+my $COUNTERS = $MAJOR >= 18;
 my $node = guard_node(
 	'crosscheck',
 	conf => [
-		"shared_preload_libraries = 'auto_explain'",
+		"shared_preload_libraries = 'auto_explain"
+		  . ($COUNTERS ? ", pg_stat_statements'" : "'"),
 		"auto_explain.log_min_duration = 0",
 		"auto_explain.log_analyze = on",
 		"auto_explain.log_timing = off",
+		($COUNTERS ? ("pg_stat_statements.track = all") : ()),
 	],
 	tables => [ [ big => $BIG ], [ small => $SMALL ] ]);
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_stat_statements') if $COUNTERS;
 
 my $s = GuardTap::Session->new($node, 'caller');
 $s->query($GUARD_SETTINGS);
+
+# The database's parallel worker counters (18+), read from a new session
+# that plans no parallel query of its own.
+sub database_counters
+{
+	my $out = $node->safe_psql('postgres',
+		'SET max_parallel_workers_per_gather = 0; '
+		  . 'SELECT parallel_workers_to_launch, parallel_workers_launched '
+		  . 'FROM pg_stat_database WHERE datname = current_database()');
+	return split /\|/, $out;
+}
+
+# PostgreSQL's own counts for the guarded statement (18+): its row in
+# pg_stat_statements and what the database's counters grew by.
+sub server_counts
+{
+	my ($source, $db_before) = @_;
+	my %c;
+	# Every guarded CREATE TABLE AS has the same query ID (the new table's
+	# name is not part of it), so the entries were reset before the call.
+	@c{qw(calls to_launch launched)} = split /\|/,
+	  $node->safe_psql('postgres',
+		'SET max_parallel_workers_per_gather = 0; '
+		  . 'SELECT sum(calls), sum(parallel_workers_to_launch), '
+		  . 'sum(parallel_workers_launched) FROM pg_stat_statements '
+		  . "WHERE NOT toplevel AND query LIKE 'CREATE TABLE % AS SELECT k FROM $source'");
+	my @after = database_counters();
+	$c{db_to_launch} = $after[0] - $db_before->[0];
+	$c{db_launched} = $after[1] - $db_before->[1];
+	return \%c;
+}
 
 # auto_explain's entries for CREATE TABLE AS statements, by PID.
 sub explained
@@ -69,9 +120,19 @@ sub crosscheck
 	my (%c) = @_;
 	my $label = $c{label};
 	$s->query($_) for @{ $c{setup} // [] };
+	my @db_before;
+	if ($COUNTERS)
+	{
+		# The caller's own earlier statements' counts reach the shared
+		# statistics when it goes idle after this one, before the snapshot.
+		$s->query('SELECT pg_stat_force_next_flush()');
+		@db_before = database_counters();
+		$node->safe_psql('postgres', 'SELECT pg_stat_statements_reset()');
+	}
 	my $off = log_offset($node);
 	my $r = $s->run("SELECT * FROM parallel_guard.run("
 		  . "'CREATE TABLE $c{table} AS SELECT k FROM $c{source}', $c{args})");
+	my $server = $COUNTERS ? server_counts($c{source}, \@db_before) : undef;
 	$s->query($_) for @{ $c{teardown} // [] };
 	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
 	my ($achieved, $attempts, $met, $planned, $rows) = split /\|/, $r->{out};
@@ -86,6 +147,7 @@ sub crosscheck
 	is($rows, $c{rows}, "$label: row_count = $c{rows}");
 
 	my $compared = 0;
+	my %early = (calls => 0, launched => 0, planned => 0); # rolled back, yet logged
 	for my $a (@att)
 	{
 		my $what = "$label, attempt $a->{number} (PID $a->{pid}, $a->{verdict})";
@@ -117,6 +179,12 @@ sub crosscheck
 		}
 		is($a->{planned}, $ae_planned,
 			"$what: LOG planned=$a->{planned} is auto_explain's Workers Planned");
+		if (!$last)
+		{
+			$early{calls}++;
+			$early{launched} += $ae_launched;
+			$early{planned} += $ae_planned;
+		}
 		if ($last)
 		{
 			is($achieved, $ae_launched,
@@ -127,6 +195,26 @@ sub crosscheck
 		$compared++;
 	}
 	note("$label: compared $compared of " . scalar(@att) . " attempts with auto_explain");
+
+  SKIP:
+	{
+		skip "PostgreSQL $MAJOR counts no parallel workers in pg_stat_statements "
+		  . "or pg_stat_database (they do from 18 on)", 5
+		  unless $COUNTERS;
+		my $extra = $early{calls}
+		  ? " + $early{calls} rolled-back attempt(s) that auto_explain logged"
+		  : '';
+		is($server->{calls}, 1 + $early{calls},
+			"$label: pg_stat_statements calls = the accepted attempt$extra");
+		is($server->{launched}, $achieved + $early{launched},
+			"$label: pg_stat_statements parallel_workers_launched = achieved_workers $achieved$extra");
+		is($server->{to_launch}, $planned + $early{planned},
+			"$label: pg_stat_statements parallel_workers_to_launch = planned_workers $planned$extra");
+		is($server->{db_launched}, $achieved + $early{launched},
+			"$label: pg_stat_database parallel_workers_launched grew by as much");
+		is($server->{db_to_launch}, $planned + $early{planned},
+			"$label: pg_stat_database parallel_workers_to_launch grew by as much");
+	}
 	is($s->query("SELECT count(*) FROM $c{table}"), $c{rows}, "$label: the table is complete");
 	return @att;
 }
