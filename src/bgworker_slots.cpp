@@ -4,6 +4,8 @@
  */
 #include "bgworker_slots.hpp"
 
+#include "boundary.hpp"
+
 namespace pg_guard {
 
 namespace {
@@ -28,17 +30,55 @@ enum class Probe { NotYet, Usable, Unusable };
 Probe probe = Probe::NotYet;
 MirrorArray *slots = nullptr;
 
+#if PG_VERSION_NUM >= 190000
+/*
+ * 19 no longer exports BackgroundWorkerShmemSize(); but its shared memory
+ * index attaches an existing area only with the size the area was made
+ * with, and raises an ERROR otherwise.  So ask it, in a subtransaction that
+ * is rolled back (which releases ShmemIndexLock on that ERROR).
+ */
+void attach_with_size(void *arg)
+{
+    bool found = false;
+    (void) ShmemInitStruct("Background Worker Data", *static_cast<Size *>(arg), &found);
+    if (!found)
+        elog(ERROR, "no \"Background Worker Data\" in shared memory");
+}
+
+bool server_size_is(Size size)
+{
+    if (!IsTransactionState())
+        return false;
+    MemoryContext cxt = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    ErrorData *edata = nullptr;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(cxt);
+    bool same = pg_try(attach_with_size, &size, &edata);
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(cxt);
+    CurrentResourceOwner = owner;
+    if (!same)
+        FreeErrorData(edata);
+    return same;
+}
+#else
+bool server_size_is(Size size)
+{
+    return size == BackgroundWorkerShmemSize();
+}
+#endif
+
 MirrorArray *attach()
 {
     if (probe == Probe::NotYet) {
         probe = Probe::Unusable;
-        Size mirror_size = add_size(offsetof(MirrorArray, slot),
-                                    mul_size(static_cast<Size>(max_worker_processes),
-                                             sizeof(MirrorSlot)));
-        if (IsUnderPostmaster && mirror_size == background_worker_shmem_size()) {
+        Size mirror_size =
+            add_size(offsetof(MirrorArray, slot),
+                     mul_size(static_cast<Size>(max_worker_processes), sizeof(MirrorSlot)));
+        if (IsUnderPostmaster && server_size_is(mirror_size)) {
             bool found = false;
-            void *p = ShmemInitStruct("Background Worker Data", background_worker_shmem_size(),
-                                      &found);
+            void *p = ShmemInitStruct("Background Worker Data", mirror_size, &found);
             auto *array = static_cast<MirrorArray *>(p);
             if (found && array->total_slots == max_worker_processes) {
                 slots = array;
@@ -86,8 +126,7 @@ int parallel_launches_of(pid_t pid, SlotLaunch *out, int max)
         if (!*static_cast<const volatile bool *>(&s->in_use))
             continue;
         pg_read_barrier(); /* the registration is written before in_use */
-        if ((s->worker.bgw_flags & BGWORKER_CLASS_PARALLEL) == 0 ||
-            s->worker.bgw_notify_pid != pid)
+        if ((s->worker.bgw_flags & BGWORKER_CLASS_PARALLEL) == 0 || s->worker.bgw_notify_pid != pid)
             continue;
         uint32 handle = DatumGetUInt32(s->worker.bgw_main_arg);
         int j = 0;

@@ -78,17 +78,19 @@ inline bool index_can_build_parallel(Relation index)
 #endif
 }
 
+
 /*
- * The size of bgworker.c's "Background Worker Data", against which a mirror
- * of its layout is checked (bgworker_slots.cpp); 0 where the server does not
- * tell, so that no mirror matches.  19 reserves it with ShmemRequestStruct()
- * and no longer exports BackgroundWorkerShmemSize().
+ * The calling backend's pending statistics of a table, as they are: their
+ * trans list holds this transaction's inserts, updates and deletes per
+ * (sub)transaction level.  15 and 16 find_tabstat_entry() returned exactly
+ * this entry; 17 returns a copy with trans cleared and those counts folded
+ * into counts, which also hold earlier transactions' counts not yet
+ * flushed, so this transaction's own writes can no longer be told apart.
  */
-inline Size background_worker_shmem_size()
+inline PgStat_TableStatus *pending_table_status(Oid rel)
 {
-#if PG_VERSION_NUM >= 190000
-    return 0;
-#else
-    return BackgroundWorkerShmemSize();
-#endif
+    PgStat_EntryRef *ref = pgstat_fetch_pending_entry(PGSTAT_KIND_RELATION, MyDatabaseId, rel);
+    if (ref == nullptr) /* a shared catalog */
+        ref = pgstat_fetch_pending_entry(PGSTAT_KIND_RELATION, InvalidOid, rel);
+    return ref ? static_cast<PgStat_TableStatus *>(ref->pending) : nullptr;
 }
