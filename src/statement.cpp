@@ -181,7 +181,7 @@ struct TempReference {
  * (pgstat's per-transaction counts, kept for every table it touched)? */
 bool written_in_this_transaction(Oid rel)
 {
-    PgStat_TableStatus *tab = find_tabstat_entry(rel);
+    PgStat_TableStatus *tab = pending_table_status(rel);
     if (tab == nullptr)
         return false;
     for (PgStat_TableXactStatus *t = tab->trans; t != nullptr; t = t->upper)
