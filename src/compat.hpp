@@ -82,10 +82,11 @@ inline bool index_can_build_parallel(Relation index)
 /*
  * The calling backend's pending statistics of a table, as they are: their
  * trans list holds this transaction's inserts, updates and deletes per
- * (sub)transaction level.  15 and 16 find_tabstat_entry() returned exactly
- * this entry; 17 returns a copy with trans cleared and those counts folded
- * into counts, which also hold earlier transactions' counts not yet
- * flushed, so this transaction's own writes can no longer be told apart.
+ * (sub)transaction level.  15's find_tabstat_entry() returned exactly this
+ * entry; later ones (17, 18 and 19 here) return a copy with trans cleared
+ * and those counts folded into counts, which also hold earlier
+ * transactions' counts not yet flushed, so this transaction's own writes
+ * can no longer be told apart.  (Relations are keyed by OID up to 19.)
  */
 inline PgStat_TableStatus *pending_table_status(Oid rel)
 {
