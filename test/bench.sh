@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# test/bench.sh: benchmark of parallel_guard.run() on a throwaway PostgreSQL 15
-# cluster (as root: bash test/bench.sh; about 1.5 minutes on 2 cores).
+# test/bench.sh: benchmark of parallel_guard.run() on a throwaway PostgreSQL
+# cluster, 15 by default (as root: bash test/bench.sh; about 1.5 minutes on 2
+# cores; PG_MAJOR=NN for another version, see test/lib.sh; in a fresh root of
+# each version: bash test/matrix.sh --run "bash test/bench.sh" 17 18 19).
 #
 # Measures, side by side in one run:
 #  1. launch-to-verdict latency (verdict_ms of the server LOG lines), over
