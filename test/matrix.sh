@@ -187,10 +187,16 @@ for v in "${VERSIONS[@]}"; do
         log "PostgreSQL $v: $RUN (root made in $(fmt_time $((SECONDS - start))))"
         apt_release=
         [ "$v" = 19 ] && apt_release=experimental
-        chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-            HOME=/root LANG=C.UTF-8 TERM=dumb PG_MAJOR="$v" PG_APT_RELEASE="$apt_release" \
-            /bin/bash -c "cd /parallel_guard && $RUN" 2>&1 | tee "$out"
-        rc=${PIPESTATUS[0]}
+        # In the background, so that a signal to this script is handled at
+        # once (bash runs traps only after a foreground command ends); the
+        # EXIT trap then stops what runs in the root.
+        rm -f "$out.rc"
+        { chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+              HOME=/root LANG=C.UTF-8 TERM=dumb PG_MAJOR="$v" PG_APT_RELEASE="$apt_release" \
+              /bin/bash -c "cd /parallel_guard && $RUN" 2>&1
+          echo $? >"$out.rc"; } | tee "$out" &
+        wait $!
+        rc=$(cat "$out.rc" 2>/dev/null || echo 1)
         line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
         if [ -n "$line" ]; then
             p=$(awk '{print $1}' <<<"$line"); f=$(awk '{print $3}' <<<"$line")
