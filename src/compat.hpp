@@ -78,7 +78,6 @@ inline bool index_can_build_parallel(Relation index)
 #endif
 }
 
-
 /*
  * The calling backend's pending statistics of a table, as they are: their
  * trans list holds this transaction's inserts, updates and deletes per
@@ -95,3 +94,12 @@ inline PgStat_TableStatus *pending_table_status(Oid rel)
         ref = pgstat_fetch_pending_entry(PGSTAT_KIND_RELATION, InvalidOid, rel);
     return ref ? static_cast<PgStat_TableStatus *>(ref->pending) : nullptr;
 }
+
+/*
+ * 19 gave pg_plan_query() the ExplainState of an EXPLAIN that plans the
+ * query (NULL otherwise); before, it takes none.
+ */
+#if PG_VERSION_NUM < 190000
+#define pg_plan_query(query, sql, options, params, es)                                             \
+    pg_plan_query((query), (sql), (options), (params))
+#endif

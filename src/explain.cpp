@@ -98,8 +98,8 @@ void explain_query(Explained *e, Query *query, const char *sql)
     List *rewritten = QueryRewrite(query);
     if (list_length(rewritten) != 1)
         elog(ERROR, "parallel_guard: unexpected rewrite of the statement's query");
-    PlannedStmt *pstmt =
-        pg_plan_query(linitial_node(Query, rewritten), sql, CURSOR_OPT_PARALLEL_OK, nullptr);
+    PlannedStmt *pstmt = pg_plan_query(linitial_node(Query, rewritten), sql, CURSOR_OPT_PARALLEL_OK,
+                                       nullptr, nullptr);
     PushActiveSnapshot(GetTransactionSnapshot());
     QueryDesc *qd = CreateQueryDesc(pstmt, sql, GetActiveSnapshot(), InvalidSnapshot, None_Receiver,
                                     nullptr, nullptr, 0);
