@@ -49,15 +49,8 @@ bool server_size_is(Size size)
 {
     if (!IsTransactionState())
         return false;
-    MemoryContext cxt = CurrentMemoryContext;
-    ResourceOwner owner = CurrentResourceOwner;
     ErrorData *edata = nullptr;
-    BeginInternalSubTransaction(nullptr);
-    MemoryContextSwitchTo(cxt);
-    bool same = pg_try(attach_with_size, &size, &edata);
-    RollbackAndReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(cxt);
-    CurrentResourceOwner = owner;
+    bool same = pg_try_rolled_back(attach_with_size, &size, &edata);
     if (!same)
         FreeErrorData(edata);
     return same;
