@@ -12,9 +12,10 @@
 #                          against: 15 on Debian 12; 17, 18, 19 in the roots
 #                          of test/matrix.sh
 #   PG_APT_RELEASE=NAME    take postgresql-$PG_MAJOR and its server headers
-#                          from this archive suite (apt-get -t NAME), e.g.
-#                          experimental for 19; everything else comes from
-#                          the system's own suite
+#                          from this archive suite (PACKAGE/NAME), e.g.
+#                          experimental for 19; everything else, their
+#                          dependencies too where they can, comes from the
+#                          system's own suite
 
 set -euo pipefail
 
@@ -48,11 +49,16 @@ pg_install_packages() {
     local pg_missing_now=() missing=() updated=0
     mapfile -t pg_missing_now < <(pg_missing "${PG_PACKAGES[@]}")
     mapfile -t missing < <(pg_missing "${PACKAGES[@]}")
+    # From another suite, the server's own libpq is named too: apt takes a
+    # dependency from that suite only when asked to.
+    ((${#pg_missing_now[@]})) && [ -n "${PG_APT_RELEASE:-}" ] && pg_missing_now+=(libpq5 libpq-dev)
     if ((${#pg_missing_now[@]})); then
         log "installing ${pg_missing_now[*]}${PG_APT_RELEASE:+ (from $PG_APT_RELEASE)}"
         apt-get update -qq; updated=1
+        # PACKAGE/SUITE, not -t SUITE: -t would take every dependency from
+        # that suite it can (experimental's perl conflicts with sid's perl-base).
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            ${PG_APT_RELEASE:+-t "$PG_APT_RELEASE"} "${pg_missing_now[@]}" >/dev/null
+            "${pg_missing_now[@]/%/${PG_APT_RELEASE:+/$PG_APT_RELEASE}}" >/dev/null
     fi
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"

@@ -150,11 +150,15 @@ make_root() {
     # postgresql-NN creates must not be started on this machine's network.
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
     chmod 755 "$root/usr/sbin/policy-rc.d"
+    case $v in 18|19)
+        # forky, sid and experimental are snapshots in this archive whose
+        # Release files are past their Valid-Until (bookworm's and trixie's
+        # have none).
+        echo 'Acquire::Check-Valid-Until "false";' >"$root/etc/apt/apt.conf.d/99parallel-guard-snapshot" ;;
+    esac
     if [ "$v" = 19 ]; then
-        # 19 is in experimental, whose Release file in this archive is past
-        # its Valid-Until; test/lib.sh takes the server from it (-t).
+        # 19 is in experimental; test/lib.sh takes the server from it.
         echo "deb $MIRROR experimental main" >"$root/etc/apt/sources.list.d/experimental.list"
-        echo 'Acquire::Check-Valid-Until "false";' >"$root/etc/apt/apt.conf.d/99parallel-guard-snapshot"
     fi
     cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 }
