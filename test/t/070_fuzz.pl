@@ -582,10 +582,14 @@ ok(poll_until($node,
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
 		  . 'AND pid <> pg_backend_pid()', '0', 20),
 	'pg_stat_activity: no client backend left but the checker');
+# PostgreSQL 18 adds its asynchronous I/O workers (io_method = worker).
+my @usual = ('background writer', 'checkpointer', 'logical replication launcher', 'walwriter');
+push @usual, 'io worker'
+  if $node->safe_psql('postgres', "SELECT current_setting('io_method', true)") eq 'worker';
 is($node->safe_psql('postgres',
 		"SELECT string_agg(DISTINCT backend_type, ',' ORDER BY backend_type) FROM pg_stat_activity "
 		  . "WHERE backend_type <> 'client backend'"),
-	'background writer,checkpointer,logical replication launcher,walwriter',
+	join(',', sort @usual),
 	'pg_stat_activity: only the usual auxiliary processes');
 my @leaks = grep { /WARNING:/ && /leak|still referenced|was not closed/ } @log_lines;
 is(scalar(@leaks), 0, 'no resource leak warning in the server log')
