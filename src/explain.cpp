@@ -48,7 +48,8 @@ struct Explained {
     int capacity;
 };
 
-void add_row(Explained *e, const char *node, int planned, const char *counted, const char *launches)
+void add_row(Explained *e, const char *node, int planned, const char *counted,
+             const char *launches)
 {
     MemoryContext old = MemoryContextSwitchTo(e->cxt);
     if (e->n == e->capacity) {
@@ -98,11 +99,12 @@ void explain_query(Explained *e, Query *query, const char *sql)
     List *rewritten = QueryRewrite(query);
     if (list_length(rewritten) != 1)
         elog(ERROR, "parallel_guard: unexpected rewrite of the statement's query");
-    PlannedStmt *pstmt = pg_plan_query(linitial_node(Query, rewritten), sql, CURSOR_OPT_PARALLEL_OK,
-                                       nullptr, nullptr);
+    PlannedStmt *pstmt =
+        pg_plan_query(linitial_node(Query, rewritten), sql, CURSOR_OPT_PARALLEL_OK, nullptr,
+                      nullptr);
     PushActiveSnapshot(GetTransactionSnapshot());
-    QueryDesc *qd = CreateQueryDesc(pstmt, sql, GetActiveSnapshot(), InvalidSnapshot, None_Receiver,
-                                    nullptr, nullptr, 0);
+    QueryDesc *qd = CreateQueryDesc(pstmt, sql, GetActiveSnapshot(), InvalidSnapshot,
+                                    None_Receiver, nullptr, nullptr, 0);
     ExecutorStart(qd, EXEC_FLAG_EXPLAIN_ONLY);
     int before = e->n;
     WalkContext wc = {e, nullptr, false};
@@ -158,8 +160,8 @@ void create_index_until_built(void *p)
 int index_workers_for(const IndexStmt *stmt, Oid table, const char *sql)
 {
     auto *copy = static_cast<IndexStmt *>(copyObjectImpl(stmt));
-    copy->relation =
-        makeRangeVar(get_namespace_name(get_rel_namespace(table)), get_rel_name(table), -1);
+    copy->relation = makeRangeVar(get_namespace_name(get_rel_namespace(table)),
+                                  get_rel_name(table), -1);
     copy->idxname = nullptr; /* a generated name never collides */
     IndexArgs args = {copy, sql};
     ErrorData *edata = nullptr;
@@ -185,7 +187,8 @@ void explain_index(Explained *e, const IndexStmt *stmt, const char *sql)
         Oid t = lfirst_oid(lc);
         if (get_rel_relkind(t) != RELKIND_RELATION && get_rel_relkind(t) != RELKIND_MATVIEW)
             continue; /* partitioned: built partition by partition */
-        add_row(e, index_build_label(t), index_workers_for(stmt, t, sql), "registrations", "once");
+        add_row(e, index_build_label(t), index_workers_for(stmt, t, sql), "registrations",
+                "once");
     }
 }
 
@@ -202,7 +205,9 @@ void explain_statement(void *p)
     auto *a = static_cast<ExplainArgs *>(p);
     Node *stmt = a->st.raw->stmt;
     switch (a->st.kind) {
-    case StatementKind::CreateIndex: explain_index(a->e, castNode(IndexStmt, stmt), a->sql); break;
+    case StatementKind::CreateIndex:
+        explain_index(a->e, castNode(IndexStmt, stmt), a->sql);
+        break;
     case StatementKind::RefreshMatView: {
         auto *rs = castNode(RefreshMatViewStmt, stmt);
         Oid mv = RangeVarGetRelid(rs->relation, AccessShareLock, false);
@@ -255,7 +260,8 @@ Datum explain_sql_function(FunctionCallInfo fcinfo)
     ErrorData *edata = nullptr;
     int nest = NewGUCNestLevel();
     if (is_index_build(st.kind))
-        raise_setting("max_parallel_maintenance_workers", max_parallel_maintenance_workers, target);
+        raise_setting("max_parallel_maintenance_workers", max_parallel_maintenance_workers,
+                      target);
     else
         raise_setting("max_parallel_workers_per_gather", max_parallel_workers_per_gather, target);
 

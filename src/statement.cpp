@@ -232,7 +232,8 @@ bool find_temp_reference(Node *node, void *context)
     if (node == nullptr)
         return false;
     if (IsA(node, Query))
-        return query_tree_walker(reinterpret_cast<Query *>(node), find_temp_reference, context,
+        return query_tree_walker(reinterpret_cast<Query *>(node),
+                                 find_temp_reference, context,
                                  QTW_EXAMINE_RTES_BEFORE);
     if (IsA(node, RangeTblEntry)) {
         auto *rte = reinterpret_cast<RangeTblEntry *>(node);
@@ -337,8 +338,8 @@ void check_statement_reads(const GuardedStatement &st, const char *sql)
     if (st.kind == StatementKind::CreateIndex) {
         Oid table = RangeVarGetRelid(castNode(IndexStmt, st.raw->stmt)->relation, NoLock, true);
         if (OidIsValid(table) && in_my_temp_schema(get_rel_namespace(table)))
-            refuse_temp_reference(
-                {"table", psprintf("pg_temp.%s", get_rel_name(table)), InvalidOid});
+            refuse_temp_reference({"table", psprintf("pg_temp.%s", get_rel_name(table)),
+                                   InvalidOid});
         if (OidIsValid(table) && written_in_this_transaction(table))
             ref.written = table;
     } else if (st.kind != StatementKind::RefreshMatView) {

@@ -313,8 +313,8 @@ void add_hook(const GatherHook &h)
     if (nhooks == hooks_capacity) {
         int capacity = hooks_capacity ? hooks_capacity * 2 : 16;
         Size size = sizeof(GatherHook) * static_cast<Size>(capacity);
-        hooks = static_cast<GatherHook *>(hooks ? repalloc(hooks, size)
-                                                : MemoryContextAlloc(TopMemoryContext, size));
+        hooks = static_cast<GatherHook *>(
+            hooks ? repalloc(hooks, size) : MemoryContextAlloc(TopMemoryContext, size));
         hooks_capacity = capacity;
     }
     hooks[nhooks++] = h;
@@ -329,13 +329,9 @@ bool find_gathers(PlanState *ps, void *context)
         int site = add_site(IsA(ps, GatherState) ? SiteKind::Gather : SiteKind::GatherMerge,
                             fc->query_number, ps->plan->plan_node_id, gather_planned(ps),
                             fc->query_hash, gather_label(ps, fc->query_number), false);
-        GatherHook h = {fc->query,
-                        ps,
-                        outerPlanState(ps),
-                        ps->ExecProcNodeReal,
+        GatherHook h = {fc->query, ps, outerPlanState(ps), ps->ExecProcNodeReal,
                         outerPlanState(ps) ? outerPlanState(ps)->ExecProcNodeReal : nullptr,
-                        site,
-                        false};
+                        site, false};
         add_hook(h);
         ps->ExecProcNodeReal = guard_gather_call;
         fc->found++;
@@ -362,10 +358,10 @@ void executor_start(QueryDesc *qd, int eflags)
     main_query_seen = main_query_seen || own;
 
     FindContext fc = {qd, own ? 1 : queries_seen + 1,
-                      qd->sourceText
-                          ? hash_bytes(reinterpret_cast<const unsigned char *>(qd->sourceText),
-                                       static_cast<int>(strlen(qd->sourceText)))
-                          : 0,
+                      qd->sourceText ? hash_bytes(reinterpret_cast<const unsigned char *>(
+                                                      qd->sourceText),
+                                                  static_cast<int>(strlen(qd->sourceText)))
+                                     : 0,
                       0};
     if (own)
         fc.query_hash = 0;
