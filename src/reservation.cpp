@@ -186,13 +186,6 @@ void wrap(PlanState *ps, ExecProcNodeMtd *real, ExecProcNodeMtd wrapper)
         ps->ExecProcNodeReal = wrapper;
 }
 
-/* planstate_tree_walker() takes an old-style bool (*)(). */
-using Walker = bool (*)(PlanState *, void *);
-bool (*as_walker(Walker w))()
-{
-    return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(w));
-}
-
 bool wrap_launch_points(PlanState *ps, void *context)
 {
     if (ps == nullptr)
@@ -201,7 +194,7 @@ bool wrap_launch_points(PlanState *ps, void *context)
         wrap(ps, &gather_real, capped_gather);
     else if (IsA(ps, GatherMergeState))
         wrap(ps, &gather_merge_real, capped_gather_merge);
-    return planstate_tree_walker(ps, as_walker(wrap_launch_points), context);
+    return planstate_tree_walker(ps, wrap_launch_points, context);
 }
 
 void reservation_executor_start(QueryDesc *qd, int eflags)
