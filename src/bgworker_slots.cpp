@@ -35,8 +35,15 @@ MirrorArray *slots = nullptr;
  * 19 no longer exports BackgroundWorkerShmemSize(); but its shared memory
  * index attaches an existing area only with the size the area was made
  * with, and raises an ERROR otherwise.  So ask it, in a subtransaction that
- * is rolled back (which releases ShmemIndexLock on that ERROR).
+ * is rolled back (which releases ShmemIndexLock on that ERROR).  Rolling
+ * back releases every LWLock this backend holds, so the question waits for
+ * a moment when it holds none (holding one holds interrupts too).
  */
+bool can_ask_now()
+{
+    return IsTransactionState() && InterruptHoldoffCount == 0 && CritSectionCount == 0;
+}
+
 void attach_with_size(void *arg)
 {
     bool found = false;
@@ -47,8 +54,6 @@ void attach_with_size(void *arg)
 
 bool server_size_is(Size size)
 {
-    if (!IsTransactionState())
-        return false;
     ErrorData *edata = nullptr;
     bool same = pg_try_rolled_back(attach_with_size, &size, &edata);
     if (!same)
@@ -56,6 +61,11 @@ bool server_size_is(Size size)
     return same;
 }
 #else
+bool can_ask_now()
+{
+    return true;
+}
+
 bool server_size_is(Size size)
 {
     return size == BackgroundWorkerShmemSize();
@@ -64,6 +74,8 @@ bool server_size_is(Size size)
 
 MirrorArray *attach()
 {
+    if (probe == Probe::NotYet && !can_ask_now())
+        return nullptr; /* not now; asked again at the next look */
     if (probe == Probe::NotYet) {
         probe = Probe::Unusable;
         Size mirror_size =
