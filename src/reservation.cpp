@@ -150,32 +150,32 @@ TupleTableSlot *guard_launch(PlanState *ps, ExecProcNodeMtd real, int planned,
     return launch_capped(ps, real, ahead, planned, launched);
 }
 
+/* A Gather's or Gather Merge's call: a launch when it is not initialized. */
+TupleTableSlot *capped_launch(PlanState *ps, ExecProcNodeMtd real, bool initialized, int planned,
+                              const int *launched)
+{
+    if (initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
+        return real(ps);
+    if (serving_caller_procno >= 0)
+        return guard_launch(ps, real, planned, launched);
+    int reserved = reserved_to_leave_free();
+    if (reserved <= 0)
+        return real(ps);
+    return launch_capped(ps, real, reserved, planned, launched);
+}
+
 TupleTableSlot *capped_gather(PlanState *ps)
 {
     auto *node = castNode(GatherState, ps);
-    int planned = castNode(Gather, ps->plan)->num_workers;
-    if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
-        return gather_real(ps);
-    if (serving_caller_procno >= 0)
-        return guard_launch(ps, gather_real, planned, &node->nworkers_launched);
-    int reserved = reserved_to_leave_free();
-    if (reserved <= 0)
-        return gather_real(ps);
-    return launch_capped(ps, gather_real, reserved, planned, &node->nworkers_launched);
+    return capped_launch(ps, gather_real, node->initialized,
+                         castNode(Gather, ps->plan)->num_workers, &node->nworkers_launched);
 }
 
 TupleTableSlot *capped_gather_merge(PlanState *ps)
 {
     auto *node = castNode(GatherMergeState, ps);
-    int planned = castNode(GatherMerge, ps->plan)->num_workers;
-    if (node->initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
-        return gather_merge_real(ps);
-    if (serving_caller_procno >= 0)
-        return guard_launch(ps, gather_merge_real, planned, &node->nworkers_launched);
-    int reserved = reserved_to_leave_free();
-    if (reserved <= 0)
-        return gather_merge_real(ps);
-    return launch_capped(ps, gather_merge_real, reserved, planned, &node->nworkers_launched);
+    return capped_launch(ps, gather_merge_real, node->initialized,
+                         castNode(GatherMerge, ps->plan)->num_workers, &node->nworkers_launched);
 }
 
 void wrap(PlanState *ps, ExecProcNodeMtd *real, ExecProcNodeMtd wrapper)
