@@ -11,10 +11,13 @@
 # built, installed and loaded, the psql, JDBC and psycopg2 client examples),
 # and stops everything it started, even on failure.
 # Prints "N passed, N failed" at the end (after "skipped: N ..." for checks
-# this server version has nothing for) and exits non-zero on any failure.
+# this server version has nothing for, and a "skipped test file:" line for
+# each test file whose subject is not installed here, with the reason) and
+# exits non-zero on any failure.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES+=("${INTEGRATION_PACKAGES[@]}")
+OPTIONAL_PACKAGES+=(postgresql-$PG_MAJOR-cron)
 pg_install_packages
 pg_build_install
 pg_workspace
@@ -56,6 +59,9 @@ t_skip=$(grep -cE '^ok [0-9]+ # skip' "$WORK/tap.out" || true)
 t_pass=$(($(grep -cE '^ok [0-9]+' "$WORK/tap.out" || true) - t_skip))
 t_fail=$(grep -cE '^not ok [0-9]+' "$WORK/tap.out" || true)
 passed=$((passed + t_pass)); failed=$((failed + t_fail)); skipped=$t_skip
+# A whole file skipped (what it tests is not installed here): prove prints
+# "test/t/NAME.pl .. skipped: why".
+mapfile -t skipped_files < <(sed -nE 's|^test/(t/[^ ]+\.pl) \.+ skipped: (.*)$|\1: \2|p' "$WORK/tap.out")
 [ "$tap_ok" = 1 ] || [ "$t_fail" -gt 0 ] || failed=$((failed + 1))
 if [ "$tap_ok" != 1 ]; then
     for f in "$WORK"/src/tmp_check/log/*; do
@@ -77,6 +83,7 @@ passed=$((passed + p_pass)); failed=$((failed + p_fail))
 [ "$pkg_ok" = 1 ] || [ "$p_fail" -gt 0 ] || failed=$((failed + 1))
 
 echo
-echo "skipped: $skipped checks that PostgreSQL $PG_MAJOR has nothing for"
+for f in "${skipped_files[@]}"; do echo "skipped test file: $f"; done
+echo "skipped: $skipped checks that PostgreSQL $PG_MAJOR has nothing for, ${#skipped_files[@]} test files"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

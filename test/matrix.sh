@@ -6,7 +6,8 @@
 #   bash test/matrix.sh 17 19              # only these versions
 #   bash test/matrix.sh --run 'bash test/bench.sh' 18   # another command in the root
 #
-# As root, from any directory.  For each version it makes a new minimal root
+# As root, from any directory (it installs debootstrap if it is missing).
+# For each version it makes a new minimal root
 # (debootstrap --variant=minbase) of the Debian suite that ships that
 # version, in a temporary directory, with nothing else installed: so the
 # test command must install every package it needs itself, and nothing
@@ -50,6 +51,12 @@ done
 ((${#VERSIONS[@]})) || VERSIONS=(15 17 18 19)
 
 [ "$(id -u)" -eq 0 ] || { echo "matrix.sh: run as root (debootstrap, chroot, mount)" >&2; exit 2; }
+if ! command -v debootstrap >/dev/null; then
+    echo "matrix.sh: installing debootstrap" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null ||
+        { echo "matrix.sh: could not install debootstrap" >&2; exit 1; }
+fi
 
 log() { printf '\n==== %s\n' "$*" >&2; }
 
@@ -177,7 +184,7 @@ copy_tree() {
 fmt_time() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # ---------------------------------------------------------------------------
-total_passed=0 total_failed=0 total_skipped=0 summary=()
+total_passed=0 total_failed=0 total_skipped=0 summary=() files_skipped=()
 matrix_start=$SECONDS
 for v in "${VERSIONS[@]}"; do
     suite=$(suite_of "$v")
@@ -186,7 +193,7 @@ for v in "${VERSIONS[@]}"; do
     out=$LOG_DIR/pg$v.log
     start=$SECONDS
     log "PostgreSQL $v: a fresh $suite root in $root"
-    p=0 f=0 s=0
+    p=0 f=0 s=0 skipped_files=()
     if make_root "$v" "$root" && copy_tree "$root"; then
         log "PostgreSQL $v: $RUN (root made in $(fmt_time $((SECONDS - start))))"
         apt_release=
@@ -206,6 +213,7 @@ for v in "${VERSIONS[@]}"; do
             p=$(awk '{print $1}' <<<"$line"); f=$(awk '{print $3}' <<<"$line")
         fi
         s=$(grep -E '^skipped: [0-9]+ ' "$out" | tail -n 1 | awk '{print $2}'); s=${s:-0}
+        mapfile -t skipped_files < <(sed -n 's/^skipped test file: /  skipped on '"$v"': /p' "$out")
         # A non-zero exit that its own count does not show is one failure more.
         [ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || f=$((f + 1))
     else
@@ -216,12 +224,14 @@ for v in "${VERSIONS[@]}"; do
     total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
     total_skipped=$((total_skipped + s))
     summary+=("PostgreSQL $v ($suite): $p passed, $f failed, $s skipped in $(fmt_time $((SECONDS - start)))")
+    files_skipped+=("${skipped_files[@]}")
     log "${summary[-1]}"
 done
 
 echo
 echo "matrix: ${VERSIONS[*]}, logs in $LOG_DIR, $(fmt_time $((SECONDS - matrix_start))) in all"
 printf '%s\n' "${summary[@]}"
-echo "skipped: $total_skipped checks that a version has nothing for"
+echo "skipped: $total_skipped checks that a version has nothing for, ${#files_skipped[@]} test files"
+((${#files_skipped[@]})) && printf '%s\n' "${files_skipped[@]}"
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
