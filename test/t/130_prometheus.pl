@@ -49,9 +49,17 @@ like($help, qr/--extend\.query-path/, "this exporter version takes --extend.quer
 my $node = guard_node(
 	'prometheus',
 	conf => ["shared_preload_libraries = 'parallel_guard'"],
-	tables => [ [ big => 100_000 ], [ slow => 2000 ] ]);
-# The holder below plans 8 workers on slow.
-$node->safe_psql('postgres', 'ALTER TABLE slow SET (parallel_workers = 8)');
+	tables => [ [ big => 100_000 ] ]);
+# The holder below plans 8 workers on slow, one row per page: each of the 9
+# participants has pages of its own to sleep on, so that all 8 workers stay
+# alive (from 17 a sequential scan reads ahead: on a table of 9 pages of 222
+# rows, the first participants took every page and 6 of the 8 workers
+# exited at once, and the view rightly showed fewer workers held).
+$node->safe_psql(
+	'postgres', q{
+	CREATE TABLE slow (k int, pad text) WITH (fillfactor = 10, parallel_workers = 8);
+	INSERT INTO slow SELECT g, repeat('x', 600) FROM generate_series(1, 400) g;
+	VACUUM ANALYZE slow;});
 $node->safe_psql('postgres', 'CREATE DATABASE sales');
 $node->safe_psql(
 	'sales', q{
@@ -157,7 +165,7 @@ sub session
 my $holder = session('pgx_batch', 'postgres');
 my $waiter = session('pgx_etl', 'sales');
 my $n_hold = $holder->start("SELECT * FROM parallel_guard.run('CREATE TABLE held AS "
-	  . "SELECT k FROM slow WHERE pg_sleep(0.05) IS NOT NULL', target => 8, min => 8, retries => 1)");
+	  . "SELECT k FROM slow WHERE pg_sleep(0.25) IS NOT NULL', target => 8, min => 8, retries => 1)");
 ok( poll_until(
 		$node, "SELECT state || ':' || workers_held FROM parallel_guard.queue WHERE pid = " . $holder->pid,
 		'running:8'),
