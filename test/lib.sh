@@ -51,8 +51,10 @@ pg_missing() {
 }
 
 # pg_in_archive PACKAGE: whether apt can install it (after apt-get update).
+# (Not grep -q: under pipefail, apt-cache killed by SIGPIPE when grep stops
+# reading early would make a package in the archive look absent.)
 pg_in_archive() {
-    apt-cache policy "$1" 2>/dev/null | grep -q '^  Candidate: [^(]'
+    apt-cache policy "$1" 2>/dev/null | grep '^  Candidate: [^(]' >/dev/null
 }
 
 pg_install_packages() {
