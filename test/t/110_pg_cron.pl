@@ -11,8 +11,9 @@
 #  - met: REFRESH MATERIALIZED VIEW (a job that can run every night) meets
 #    its target; cron.job_run_details says succeeded ("SELECT 1" or "1
 #    row"), the view is filled, and its run is in parallel_guard.history
-#    with the job's pid, role and verdict met; the attempt's NOTICE reaches
-#    the server log (README "Scheduling with pg_cron");
+#    with the job's pid, role and verdict met; the attempt's LOG line is in
+#    the server log, and its NOTICE too where pg_cron repeats it (before
+#    1.6.6; README "Scheduling with pg_cron");
 #  - short: a role whose max_parallel_workers is 1 asks for min 2; the run is
 #    recorded failed with the 53000 message ("only 1 parallel workers
 #    launched, at least 2 required"; pg_cron keeps the text, not the code:
@@ -51,6 +52,12 @@ my $MAX_WORKER_PROCESSES = 16;
 	  . "(Debian's postgresql-$major-cron, which test/lib.sh installs where the archive has it)"
 	  unless -e "$pkglibdir/pg_cron.so";
 }
+
+# Debian's package version of pg_cron, for what it writes to the log.
+my $MAJOR = `pg_config --version` =~ /(\d+)/ ? $1 : die "no version from pg_config";
+my $CRON_VERSION = `dpkg-query -W -f='\${Version}' postgresql-$MAJOR-cron`;
+die "cannot tell the version of postgresql-$MAJOR-cron" unless $? == 0 && $CRON_VERSION =~ /^\d/;
+my $CRON_REPEATS_NOTICES = system('dpkg', '--compare-versions', $CRON_VERSION, 'lt', '1.6.6') == 0;
 
 # A cluster with pg_cron in the given mode, the batch roles and the tables.
 sub cron_node
@@ -220,10 +227,21 @@ for my $m (sort keys %mode)
 		"$what, met: the materialized view cron_met was refreshed");
 	is($hist->($run{met}{pid}), 'cron_batch|met||2|1',
 		"$what, met: parallel_guard.history has the job's run (its pid, role, verdict met, 2 workers)");
-	like(
-		log_since($node, $mode{$m}{log}),
-		qr/NOTICE: +parallel_guard: attempt 1 of 1: planned 2, launched 2 parallel workers: target 2 met/,
-		"$what, met: the attempt's NOTICE is in the server log");
+	my $log = log_since($node, $mode{$m}{log});
+	like($log,
+		qr/\[$run{met}{pid}\] LOG: +parallel_guard: attempt=1\/1 pid=\d+ planned=2 launched=2 target=2 min=2 verdict=met /,
+		"$what, met: the attempt's LOG line, from the job's process, is in the server log");
+	# pg_cron before 1.6.6 repeats what a job's process sends it in the
+	# launcher's log; from 1.6.6 it no longer repeats notices.
+	my $notice = qr/NOTICE: +parallel_guard: attempt 1 of 1: planned 2, launched 2 parallel workers: target 2 met/;
+	if ($CRON_REPEATS_NOTICES)
+	{
+		like($log, $notice, "$what, met: pg_cron $CRON_VERSION repeats the attempt's NOTICE in the server log");
+	}
+	else
+	{
+		unlike($log, $notice, "$what, met: pg_cron $CRON_VERSION does not repeat the attempt's NOTICE");
+	}
 
 	# short
 	is($run{short}{status}, 'failed', "$what, short: cron.job_run_details says failed");
