@@ -144,7 +144,9 @@ TupleTableSlot *guard_launch(PlanState *ps, ExecProcNodeMtd real, int planned,
     int ahead = queue_guard_share(serving_caller_procno, &target);
     if (ahead < 0) /* not queued: launch as without the queue */
         return real(ps);
-    wait_for_room(std::min(planned, target));
+    /* The worker runs with the caller's max_parallel_workers: below target,
+     * no more than that can ever be free (the queue waits for as many). */
+    wait_for_room(std::min({planned, target, max_parallel_workers}));
     if (planned <= target || ahead == 0 || !guard_yield_to_reservations())
         return real(ps);
     return launch_capped(ps, real, ahead, planned, launched);
