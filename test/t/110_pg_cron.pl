@@ -41,20 +41,21 @@ use Time::HiRes qw(time usleep);
 
 my $MAX_WORKER_PROCESSES = 16;
 
+# The server's major version, from the pg_config that PGXS put first in PATH.
+my ($MAJOR) = `pg_config --version` =~ /(\d+)/ or die "no version from pg_config";
+
 # pg_cron is Debian's postgresql-NN-cron, which Debian builds for a major
 # version once it is released (experimental has PostgreSQL 19 but no
 # postgresql-19-cron yet; test/lib.sh installs it where the archive has it).
 {
 	my $pkglibdir = `pg_config --pkglibdir`;
 	chomp $pkglibdir;
-	my $major = `pg_config --version` =~ /(\d+)/ ? $1 : '?';
-	plan skip_all => "pg_cron is not installed for PostgreSQL $major "
-	  . "(Debian's postgresql-$major-cron, which test/lib.sh installs where the archive has it)"
+	plan skip_all => "pg_cron is not installed for PostgreSQL $MAJOR "
+	  . "(Debian's postgresql-$MAJOR-cron, which test/lib.sh installs where the archive has it)"
 	  unless -e "$pkglibdir/pg_cron.so";
 }
 
 # Debian's package version of pg_cron, for what it writes to the log.
-my $MAJOR = `pg_config --version` =~ /(\d+)/ ? $1 : die "no version from pg_config";
 my $CRON_VERSION = `dpkg-query -W -f='\${Version}' postgresql-$MAJOR-cron`;
 die "cannot tell the version of postgresql-$MAJOR-cron" unless $? == 0 && $CRON_VERSION =~ /^\d/;
 my $CRON_REPEATS_NOTICES = system('dpkg', '--compare-versions', $CRON_VERSION, 'lt', '1.6.6') == 0;
