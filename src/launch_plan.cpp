@@ -7,7 +7,11 @@
 extern "C" {
 #include "access/genam.h"
 #include "catalog/index.h"
+#include "access/table.h"
 #include "catalog/pg_am.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "utils/rel.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 }
@@ -66,13 +70,50 @@ char *index_build_label(Oid table)
     return psprintf("index build on %s", name ? name : "?");
 }
 
+namespace {
+
+/*
+ * pgvector's access methods build in parallel on every version (on 15 and 16
+ * without amcanbuildparallel, which 17 added) and plan their own workers:
+ * IVFFlat asks plan_create_index_workers(), HNSW only asks it whether a
+ * parallel build is safe and then takes the table's parallel_workers (capped
+ * by max_parallel_maintenance_workers), else max_parallel_maintenance_workers
+ * (hnswbuild.c, ComputeParallelWorkers, pgvector 0.5 to 0.8).  Known by the
+ * access method's name, as pgvector names them.
+ */
+enum class VectorAm { None, Hnsw, IvfFlat };
+
+VectorAm vector_am(Relation index)
+{
+    const char *am = get_am_name(index->rd_rel->relam);
+    if (am == nullptr)
+        return VectorAm::None;
+    if (strcmp(am, "hnsw") == 0)
+        return VectorAm::Hnsw;
+    if (strcmp(am, "ivfflat") == 0)
+        return VectorAm::IvfFlat;
+    return VectorAm::None;
+}
+
+} // namespace
+
 int index_build_workers(Oid index_oid, Oid *table)
 {
     *table = IndexGetRelation(index_oid, false);
     Relation index = index_open(index_oid, NoLock);
-    bool parallel = index_can_build_parallel(index);
+    VectorAm vector = vector_am(index);
+    bool parallel = vector != VectorAm::None || index_can_build_parallel(index);
     index_close(index, NoLock);
-    return parallel ? plan_create_index_workers(*table, index_oid) : 0;
+    if (!parallel)
+        return 0;
+    int workers = plan_create_index_workers(*table, index_oid);
+    if (vector != VectorAm::Hnsw || workers == 0)
+        return workers;
+    Relation heap = table_open(*table, NoLock);
+    int reloption = RelationGetParallelWorkers(heap, -1);
+    table_close(heap, NoLock);
+    return reloption != -1 ? Min(reloption, max_parallel_maintenance_workers)
+                           : max_parallel_maintenance_workers;
 }
 
 } // namespace pg_guard

@@ -17,7 +17,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES+=("${INTEGRATION_PACKAGES[@]}")
-OPTIONAL_PACKAGES+=(postgresql-$PG_MAJOR-cron)
+OPTIONAL_PACKAGES+=(postgresql-$PG_MAJOR-cron postgresql-$PG_MAJOR-pgvector)
 pg_install_packages
 pg_build_install
 pg_workspace
