@@ -32,3 +32,13 @@ SELECT * FROM parallel_guard.run(
   'CREATE TABLE tx5 AS SELECT k FROM big', target => 2, min => 1, retries => 1);
 ROLLBACK;
 SELECT to_regclass('tx5') IS NULL AS tx5_absent;
+-- Inside a savepoint (psql's ON_ERROR_ROLLBACK and pgjdbc's autosave put
+-- every statement in one): the same NOTICE, and ROLLBACK TO SAVEPOINT does
+-- not remove the table either.
+BEGIN;
+SAVEPOINT s;
+SELECT achieved_workers, row_count FROM parallel_guard.run(
+  'CREATE TABLE tx6 AS SELECT k FROM big WHERE k <= 5', target => 1, min => 0, retries => 1);
+ROLLBACK TO SAVEPOINT s;
+ROLLBACK;
+SELECT count(*) AS tx6_rows_after_rollback FROM tx6;

@@ -161,9 +161,13 @@ void check_settings(const RunSpec &spec)
 }
 
 /*
- * The worker commits on its own: say what that means for the caller.  (In a
- * subtransaction, such as a PL/pgSQL block with EXCEPTION in autocommit
- * mode, whether an explicit block surrounds it cannot be told: no NOTICE.)
+ * The worker commits on its own: say what that means for the caller.  In a
+ * subtransaction too: psql's ON_ERROR_ROLLBACK and pgjdbc's autosave put
+ * every statement of a transaction block in a savepoint, and a ROLLBACK of
+ * the savepoint or of the block does not remove the table either.  (A
+ * PL/pgSQL block with EXCEPTION in autocommit mode is a subtransaction as
+ * well: the NOTICE holds there too, since an error after run() rolls back
+ * the caller's work but not the table.)
  */
 void warn_about_transaction()
 {
@@ -176,12 +180,12 @@ void warn_about_transaction()
                            IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
                  errhint("Read the table in a new transaction, or call parallel_guard.run() "
                          "at READ COMMITTED.")));
-    else if (IsTransactionBlock() && !IsSubTransaction())
+    else if (IsTransactionBlock() || IsSubTransaction())
         ereport(NOTICE,
                 (errmsg("parallel_guard.run() commits its table independently of the calling "
                         "transaction"),
-                 errdetail("A later ROLLBACK of this transaction block does not remove the "
-                           "table.")));
+                 errdetail("A later ROLLBACK, of a savepoint or of the whole transaction, does "
+                           "not remove the table.")));
 }
 
 void sleep_ms(long ms)
@@ -287,8 +291,14 @@ void run_attempts(const RunSpec &spec, AttemptLog *log, TimestampTz started)
     }
     PG_CATCH();
     {
-        /* Take the worker along before the error leaves us. */
+        /*
+         * Take the worker along before the error leaves us.  The cleanup
+         * below takes LWLocks (queue, history, stats): release any the error
+         * left held first, as PostgreSQL's own error recovery does, or a
+         * lock taken again by this backend would wait for itself forever.
+         */
         HOLD_INTERRUPTS();
+        LWLockReleaseAll();
         stop_worker_quietly(current);
         queue_leave();
         history_record(spec, log->recs, log->n, started, RunOutcome::Error, geterrcode());
