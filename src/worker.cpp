@@ -256,8 +256,14 @@ TupleTableSlot *gather_call(PlanState *ps)
     GatherHook *h = hook_of_gather(ps);
     if (h == nullptr)
         elog(ERROR, "parallel_guard: executor hook lost its Gather node");
-    if (!initialized(ps)) {
-        /* First call, or the first after a rescan: a launch begins. */
+    if (!initialized(ps) && ps->state->es_use_parallel_mode) {
+        /*
+         * First call, or the first after a rescan: a launch begins.  Not
+         * without parallel mode: ExecGather() then launches nothing, by
+         * design (a query not run to completion in one go, such as a lazily
+         * evaluated SQL function's, or from 18 one run with a tuple count,
+         * such as PL/pgSQL's SELECT INTO), so it is no launch at all.
+         */
         begin_launch(h->site);
         h->awaiting = true;
         hook_child(h);
