@@ -19,3 +19,22 @@ SELECT count(*) AS el1_rows FROM el1;
 SELECT * FROM parallel_guard.run(
   'CREATE TABLE el2 AS SELECT lazy_k() AS k', target => 2, min => 1, retries => 3, delay => '0');
 SELECT to_regclass('el2') IS NULL AS el2_absent;
+-- A slow InitPlan: the Gather that needs it evaluates it (ExecInitParallelPlan)
+-- before it registers its own workers, so while the InitPlan's Gather runs
+-- (its 2 workers registered, counted exactly by its own launch), the main
+-- Gather's launch has not happened yet.  Its count may fall back on
+-- PostgreSQL's registrations after settle_time, but never on another
+-- launch's: the main Gather gets its 4 workers, the InitPlan's its 2, and
+-- the attempt is plan-limited at 2 on its first attempt.
+CREATE TABLE small_slow AS SELECT g AS k FROM generate_series(1, 40) AS g;
+ALTER TABLE small_slow SET (parallel_workers = 2);
+ANALYZE small_slow;
+CREATE FUNCTION slow_k(int) RETURNS int LANGUAGE plpgsql STABLE PARALLEL SAFE
+  AS $$BEGIN PERFORM pg_sleep(0.01); RETURN $1; END$$;
+SET parallel_guard.settle_time = '20ms';
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count FROM parallel_guard.run(
+  'CREATE TABLE el3 AS SELECT k FROM big WHERE k > (SELECT max(slow_k(k)) FROM small_slow) + 199000',
+  target => 4, min => 2, retries => 2, delay => '0');
+RESET parallel_guard.settle_time;
+SELECT node, planned, launches, fewest_launched FROM parallel_guard.history_launches
+  WHERE run_id = (SELECT max(run_id) FROM parallel_guard.history) ORDER BY node;

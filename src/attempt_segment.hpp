@@ -69,6 +69,8 @@ struct LaunchSite {
     TimestampTz pending_since;
     TimestampTz counted_at; /* when its first launch was counted */
     uint32 query_hash; /* to fold repeated runs of one query into one site */
+    uint32 handle;     /* its newest counted launch's parallel segment, 0 none:
+                        * those registrations are this site's, no other's */
     char label[kSiteLabel];
 };
 

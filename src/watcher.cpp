@@ -86,7 +86,7 @@ struct Watch {
 
 /* ---- counting ---- */
 
-int handle_site(Watch *wt, uint32 handle)
+int handle_site(const Watch *wt, uint32 handle)
 {
     for (int i = 0; i < wt->nhandles; i++)
         if (wt->handles[i].handle == handle)
@@ -158,12 +158,24 @@ void count_index_registrations(Watch *wt, TimestampTz now)
     }
 }
 
+/* Whether registrations of this parallel segment belong to a launch
+ * already counted: a Gather's (published by the worker) or a build's. */
+bool launch_known(const Watch *wt, uint32 handle)
+{
+    for (int s = 0; s < wt->view.nsites; s++)
+        if (wt->view.sites[s].handle == handle)
+            return true;
+    return handle_site(wt, handle) >= 0;
+}
+
 /*
  * A Gather whose exact count is slow to come (the leader does not take part
  * and the first row is far): after settle_time, if it is the only launch
  * under way and PostgreSQL shows exactly one launch registered by the
- * worker, count that launch's registrations (or the lock group when they
- * cannot be read).
+ * worker that no counted launch made, count that launch's registrations
+ * (or the lock group when they cannot be read).  The Gather's first call
+ * evaluates the InitPlans it needs before it registers its own workers: an
+ * InitPlan's launch, still running, is counted as its own, never as this one.
  */
 void count_slow_gather(Watch *wt, TimestampTz now)
 {
@@ -179,12 +191,17 @@ void count_slow_gather(Watch *wt, TimestampTz now)
     if (pending < 0 ||
         !TimestampDifferenceExceeds(wt->view.sites[pending].pending_since, now, wt->settle_ms))
         return;
-    SlotLaunch seen[2];
-    int n = parallel_launches_of(wt->w->pid, seen, 2);
-    int count = -1;
+    SlotLaunch seen[kMaxSlotLaunches];
+    int n = parallel_launches_of(wt->w->pid, seen, kMaxSlotLaunches);
+    int count = -1, unknown = 0;
     Counted how = Counted::Registrations;
-    if (n == 1)
-        count = seen[0].workers;
+    for (int i = 0; i < n; i++)
+        if (!launch_known(wt, seen[i].handle)) {
+            unknown++;
+            count = seen[i].workers;
+        }
+    if (n >= 0 && unknown != 1)
+        count = -1;
     else if (n < 0) {
         count = lock_group_workers(wt->view.worker_procno);
         how = Counted::LockGroup;

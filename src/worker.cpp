@@ -122,11 +122,12 @@ void begin_launch(int site)
     wake_proc(shared->caller_procno);
 }
 
-void count_launch(int site, int launched)
+void count_launch(int site, int launched, uint32 handle)
 {
     TimestampTz now = GetCurrentTimestamp();
     SpinLockAcquire(&shared->mutex);
     LaunchSite &s = shared->sites[site];
+    s.handle = handle;
     if (s.counted_at == 0)
         s.counted_at = now;
     s.pending = false;
@@ -212,11 +213,21 @@ void unhook_child(GatherHook *h)
         h->child->ExecProcNode = h->child_call;
 }
 
+/* The parallel segment of the node's launch: what its registrations carry
+ * (bgw_main_arg), so that the caller tells them from other launches'. */
+uint32 launch_handle(const PlanState *ps)
+{
+    ParallelExecutorInfo *pei = executor_info(ps);
+    if (pei == nullptr || pei->pcxt == nullptr || pei->pcxt->seg == nullptr)
+        return 0;
+    return dsm_segment_handle(pei->pcxt->seg);
+}
+
 void count_if_awaiting(GatherHook *h)
 {
     if (h->awaiting && initialized(h->gather)) {
         h->awaiting = false;
-        count_launch(h->site, launched_of(h->gather));
+        count_launch(h->site, launched_of(h->gather), launch_handle(h->gather));
     }
 }
 
