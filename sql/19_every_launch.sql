@@ -38,3 +38,39 @@ SELECT achieved_workers, attempts, target_met, planned_workers, row_count FROM p
 RESET parallel_guard.settle_time;
 SELECT node, planned, launches, fewest_launched FROM parallel_guard.history_launches
   WHERE run_id = (SELECT max(run_id) FROM parallel_guard.history) ORDER BY node;
+-- More launch sites than any fixed table: CREATE INDEX on 34 partitions,
+-- each build a launch of its own.  The first 32 plan 2 workers and get 2;
+-- the last two plan 4 and get 2 (max_parallel_workers 2): each build is
+-- judged against its own plan, so the attempt is short, not plan-limited.
+CREATE TABLE parts34 (k int, v int) PARTITION BY RANGE (k);
+DO $$
+BEGIN
+  FOR i IN 1..34 LOOP
+    EXECUTE format('CREATE TABLE parts34_%s PARTITION OF parts34 FOR VALUES FROM (%s) TO (%s) WITH (parallel_workers = %s)',
+                   i, (i - 1) * 1000, i * 1000, CASE WHEN i > 32 THEN 4 ELSE 2 END);
+  END LOOP;
+END $$;
+INSERT INTO parts34 SELECT g, g FROM generate_series(0, 33999) AS g;
+ANALYZE parts34;
+SET max_parallel_workers = 2;
+SET max_parallel_maintenance_workers = 4;
+SET maintenance_work_mem = '256MB';
+SELECT achieved_workers, attempts, target_met, planned_workers FROM parallel_guard.run(
+  'CREATE INDEX parts34_v ON parts34 (v)', target => 4, min => 2, retries => 2, delay => '0');
+SELECT count(*) AS indexes_built FROM pg_indexes WHERE indexname LIKE 'parts34%v%';
+-- The same with Gathers, past the room for launch sites (64 plus one per
+-- index build): 70 branches of UNION ALL, each its own Gather (LIMIT keeps
+-- the Gather below it); 69 over ow plan 1 and get 1, the last, over big,
+-- plans 4 and gets 2.  Sites past the room are folded for display, and each
+-- folded launch is judged against its own plan: short, not plan-limited.
+CREATE TABLE ow AS SELECT g AS k FROM generate_series(1, 1000) AS g;
+ALTER TABLE ow SET (parallel_workers = 1);
+ANALYZE ow;
+SELECT format('CREATE TABLE u70 AS %s UNION ALL (SELECT k FROM big WHERE k < 0 LIMIT 1)',
+              string_agg('(SELECT k FROM ow WHERE k < 0 LIMIT 1)', ' UNION ALL ')) AS u70_sql
+  FROM generate_series(1, 69) \gset
+SELECT achieved_workers, attempts, target_met, planned_workers FROM parallel_guard.run(
+  :'u70_sql', target => 4, min => 1, retries => 2, delay => '0');
+RESET max_parallel_workers;
+RESET max_parallel_maintenance_workers;
+RESET maintenance_work_mem;

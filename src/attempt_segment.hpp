@@ -26,6 +26,7 @@ constexpr uint64 kKeySql = 2;
 constexpr uint64 kKeyGuc = 3;
 constexpr uint64 kKeyQueue = 4;
 constexpr uint64 kKeyLibraries = 5;
+constexpr uint64 kKeySites = 6;
 constexpr Size kQueueSize = 16384;
 
 /* Where the worker is; written by the worker only. */
@@ -48,7 +49,15 @@ enum class SiteKind : int {
     IndexBuild /* one index build (one per partition of a partitioned table) */
 };
 
-constexpr int kMaxSites = 32; /* further sites are folded into the last one */
+/*
+ * Room for launch sites: this many, plus one per index the statement can
+ * build (each partition's build is a site of its own; the caller counts
+ * them before the worker starts).  Gather sites past the room are folded
+ * into the last site, which then judges each of their launches against its
+ * own plan as it is counted (short_launch): only what the history shows is
+ * folded, never what the verdict rests on.
+ */
+constexpr int kMinSites = 64;
 constexpr int kSiteLabel = 64;
 
 /*
@@ -71,6 +80,10 @@ struct LaunchSite {
     uint32 query_hash; /* to fold repeated runs of one query into one site */
     uint32 handle;     /* its newest counted launch's parallel segment, 0 none:
                         * those registrations are this site's, no other's */
+    bool folded;       /* further Gather sites folded in: planned and fewest are
+                        * minimums over different launches, short_launch judges */
+    bool short_launch; /* folded: one of its launches got fewer than
+                        * min(its own plan, target) */
     char label[kSiteLabel];
 };
 
@@ -86,6 +99,8 @@ struct GuardShared {
     int caller_procno;
     int per_gather;  /* max_parallel_workers_per_gather for the statement, or -1 */
     int maintenance; /* max_parallel_maintenance_workers for the statement, or -1 */
+    int target;      /* the run's target: folded sites judge each launch against it */
+    int max_sites;   /* room in the sites chunk (kKeySites) */
 
     /* Written by the worker. */
     int worker_procno;
@@ -93,8 +108,7 @@ struct GuardShared {
     bool ran_query; /* an executor or index build ran for the statement */
     uint64 rows;
     uint32 change; /* bumped whenever a site changes */
-    int nsites;
-    LaunchSite sites[kMaxSites];
+    int nsites;    /* sites used in the sites chunk (kKeySites), under mutex */
 
     /* Written by the caller. */
     Decision decision;
@@ -108,10 +122,11 @@ struct SharedView {
     uint64 rows;
     uint32 change;
     int nsites;
-    LaunchSite sites[kMaxSites];
+    LaunchSite *sites; /* palloc'd, room for max_sites */
 };
 
-inline void read_shared(GuardShared *s, SharedView *v, uint32 known_change)
+inline void read_shared(GuardShared *s, const LaunchSite *sites, SharedView *v,
+                        uint32 known_change)
 {
     SpinLockAcquire(&s->mutex);
     v->worker_procno = s->worker_procno;
@@ -122,7 +137,7 @@ inline void read_shared(GuardShared *s, SharedView *v, uint32 known_change)
     v->change = s->change;
     v->nsites = s->nsites;
     if (changed)
-        memcpy(v->sites, s->sites, sizeof(LaunchSite) * static_cast<Size>(s->nsites));
+        memcpy(v->sites, sites, sizeof(LaunchSite) * static_cast<Size>(s->nsites));
     SpinLockRelease(&s->mutex);
 }
 

@@ -33,7 +33,8 @@ void terminate_on_detach(dsm_segment *, Datum arg)
         TerminateBackgroundWorker(w->handle);
 }
 
-dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_mq **mq_out)
+dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, LaunchSite **sites_out,
+                            shm_mq **mq_out)
 {
     const char *sql = spec.sql;
     Size sql_len = strlen(sql) + 1;
@@ -42,12 +43,14 @@ dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_m
     shm_toc_estimator e;
 
     shm_toc_initialize_estimator(&e);
+    Size sites_len = sizeof(LaunchSite) * static_cast<Size>(spec.max_sites);
     shm_toc_estimate_chunk(&e, sizeof(GuardShared));
+    shm_toc_estimate_chunk(&e, sites_len);
     shm_toc_estimate_chunk(&e, sql_len);
     shm_toc_estimate_chunk(&e, guc_len);
     shm_toc_estimate_chunk(&e, library_len);
     shm_toc_estimate_chunk(&e, kQueueSize);
-    shm_toc_estimate_keys(&e, 5);
+    shm_toc_estimate_keys(&e, 6);
 
     dsm_segment *seg = dsm_create(shm_toc_estimate(&e), 0);
     shm_toc *toc = shm_toc_create(kTocMagic, dsm_segment_address(seg), shm_toc_estimate(&e));
@@ -62,10 +65,16 @@ dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_m
     s->caller_procno = MyProcNumber;
     s->per_gather = spec.per_gather;
     s->maintenance = spec.maintenance;
+    s->target = spec.target;
+    s->max_sites = spec.max_sites;
     s->worker_procno = -1;
     s->state = WorkerState::Starting;
     s->decision = Decision::Pending;
     shm_toc_insert(toc, kKeyShared, s);
+
+    auto *sites = static_cast<LaunchSite *>(shm_toc_allocate(toc, sites_len));
+    memset(sites, 0, sites_len);
+    shm_toc_insert(toc, kKeySites, sites);
 
     char *sql_copy = static_cast<char *>(shm_toc_allocate(toc, sql_len));
     memcpy(sql_copy, sql, sql_len);
@@ -86,6 +95,7 @@ dsm_segment *create_segment(const RunSpec &spec, GuardShared **shared_out, shm_m
     shm_mq_set_receiver(mq, MyProc);
 
     *shared_out = s;
+    *sites_out = sites;
     *mq_out = mq;
     return seg;
 }
@@ -125,7 +135,7 @@ WorkerRun *launch_worker(const RunSpec &spec)
     auto *w = static_cast<WorkerRun *>(palloc0(sizeof(WorkerRun)));
     shm_mq *mq;
 
-    w->seg = create_segment(spec, &w->shared, &mq);
+    w->seg = create_segment(spec, &w->shared, &w->sites, &mq);
     w->mqh = shm_mq_attach(mq, w->seg, nullptr);
     on_dsm_detach(w->seg, terminate_on_detach, PointerGetDatum(w));
     w->handle = register_worker(w->seg);

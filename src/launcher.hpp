@@ -13,6 +13,7 @@ namespace pg_guard {
 struct WorkerRun {
     dsm_segment *seg;
     GuardShared *shared;
+    LaunchSite *sites; /* shared->max_sites of them, in the segment */
     shm_mq_handle *mqh;
     BackgroundWorkerHandle *handle;
     pid_t pid;

@@ -320,6 +320,7 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     check_target_relation(st);
     check_statement_reads(st, spec.sql);
     spec.kind = st.kind;
+    spec.max_sites = launch_site_room(st);
     /* The statement gets at least target workers to plan with. */
     spec.per_gather = -1;
     spec.maintenance = -1;

@@ -12,9 +12,11 @@
  */
 #include "statement.hpp"
 
+#include "attempt_segment.hpp"
 #include "boundary.hpp"
 
 extern "C" {
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "parser/analyze.h"
 #include "utils/syscache.h"
@@ -385,6 +387,22 @@ void check_target_relation(const GuardedStatement &st)
 
     if (OidIsValid(get_relname_relid(rel->relname, nsp)))
         relation_exists(nsp, rel->relname);
+}
+
+/*
+ * Launch sites an attempt needs room for: kMinSites, plus one per index a
+ * CREATE INDEX can build (every partition of a partitioned table; read
+ * without a lock, so partitions attached meanwhile fall within kMinSites).
+ */
+int launch_site_room(const GuardedStatement &st)
+{
+    int builds = 0;
+    if (st.kind == StatementKind::CreateIndex) {
+        Oid table = RangeVarGetRelid(castNode(IndexStmt, st.raw->stmt)->relation, NoLock, true);
+        if (OidIsValid(table))
+            builds = list_length(find_all_inheritors(table, NoLock, nullptr));
+    }
+    return kMinSites + builds;
 }
 
 } // namespace pg_guard

@@ -61,4 +61,7 @@ void check_target_relation(const GuardedStatement &st);
  */
 void check_statement_reads(const GuardedStatement &st, const char *sql);
 
+/* How many launch sites an attempt of the statement needs room for. */
+int launch_site_room(const GuardedStatement &st);
+
 } // namespace pg_guard

@@ -70,10 +70,11 @@ struct Watch {
     TimestampTz start;
     long settle_ms;
     SharedView view;
-    SiteCount counts[kMaxSites];
-    HandleSeen handles[kMaxSites];
+    int max_sites;      /* room in each array below, as in the segment */
+    SiteCount *counts;  /* per site */
+    HandleSeen *handles;
     int nhandles;
-    int most_members[kMaxSites]; /* lock group peak per index site, when slots are unreadable */
+    int *most_members; /* lock group peak per index site, when slots are unreadable */
     Verdict reported;            /* the verdict last reported by NOTICE */
     bool final;                  /* the verdict is final: committed or rolled back on it */
     bool committing;
@@ -120,7 +121,7 @@ void count_index_registrations(Watch *wt, TimestampTz now)
                 if (ls.kind == SiteKind::IndexBuild && ls.pending && !taken)
                     site = s;
             }
-            if (site < 0 || wt->nhandles == kMaxSites)
+            if (site < 0 || wt->nhandles == wt->max_sites)
                 continue;
             h = wt->nhandles++;
             wt->handles[h] = {seen[i].handle, site, 0};
@@ -269,7 +270,10 @@ Assessment assess(const Watch *wt, bool statement_done)
             a.launched = c.fewest;
         if (ls.planned < spec.min && too_small < 0)
             too_small = s;
-        if (c.fewest < std::min(ls.planned, spec.target) && short_site < 0)
+        /* A folded site's launches were each judged against their own plan. */
+        bool short_launch =
+            ls.folded ? ls.short_launch : c.fewest < std::min(ls.planned, spec.target);
+        if (short_launch && short_site < 0)
             short_site = s;
         below_min = below_min || c.fewest < spec.min;
     }
@@ -518,7 +522,7 @@ long poll_interval(const Watch *wt, TimestampTz now)
 void finish(Watch *wt)
 {
     drain_worker_messages(wt->w);
-    read_shared(wt->w->shared, &wt->view, wt->view.change);
+    read_shared(wt->w->shared, wt->w->sites, &wt->view, wt->view.change);
     if (wt->committing) {
         /* A cancel that arrived while the worker committed came too late. */
         if (wt->view.state == WorkerState::Committed)
@@ -550,7 +554,12 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
     wt->last_lock_check = start;
     wt->scratch = AllocSetContextCreate(CurrentMemoryContext, "parallel_guard watch",
                                         ALLOCSET_SMALL_SIZES);
-    for (int s = 0; s < kMaxSites; s++)
+    wt->max_sites = w->shared->max_sites;
+    wt->view.sites = static_cast<LaunchSite *>(palloc0(sizeof(LaunchSite) * wt->max_sites));
+    wt->counts = static_cast<SiteCount *>(palloc0(sizeof(SiteCount) * wt->max_sites));
+    wt->handles = static_cast<HandleSeen *>(palloc0(sizeof(HandleSeen) * wt->max_sites));
+    wt->most_members = static_cast<int *>(palloc(sizeof(int) * wt->max_sites));
+    for (int s = 0; s < wt->max_sites; s++)
         wt->most_members[s] = -1;
     rec->verdict = Verdict::Pending;
     rec->planned = -1;
@@ -561,7 +570,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
     for (;;) {
         drain_worker_messages(w);
         bool stopped = worker_stopped(w);
-        read_shared(w->shared, &wt->view, wt->view.change);
+        read_shared(w->shared, w->sites, &wt->view, wt->view.change);
         TimestampTz now = GetCurrentTimestamp();
 
         if (!wt->final) {
@@ -595,6 +604,10 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
         CHECK_FOR_INTERRUPTS();
     }
     finish(wt);
+    pfree(wt->view.sites);
+    pfree(wt->counts);
+    pfree(wt->handles);
+    pfree(wt->most_members);
     pfree(wt);
 }
 

@@ -53,6 +53,7 @@ namespace pg_guard {
 namespace {
 
 GuardShared *shared = nullptr;
+LaunchSite *sites = nullptr; /* the segment's launch sites, shared->max_sites of them */
 StatementKind statement_kind = StatementKind::CreateTableAs;
 bool statement_running = false;
 bool main_query_seen = false;
@@ -71,13 +72,14 @@ int add_site(SiteKind kind, int query, int node_id, int planned, uint32 query_ha
     SpinLockAcquire(&shared->mutex);
     int i = 0;
     while (i < shared->nsites &&
-           !(shared->sites[i].node_id == node_id && shared->sites[i].query_hash == query_hash &&
-             shared->sites[i].kind == kind && kind != SiteKind::IndexBuild))
+           !(sites[i].node_id == node_id && sites[i].query_hash == query_hash &&
+             sites[i].kind == kind && kind != SiteKind::IndexBuild))
         i++;
+    bool no_room = false;
     if (i == shared->nsites) {
-        if (shared->nsites < kMaxSites) {
+        if (shared->nsites < shared->max_sites) {
             shared->nsites++;
-            LaunchSite &s = shared->sites[i];
+            LaunchSite &s = sites[i];
             memset(&s, 0, sizeof(s));
             s.kind = kind;
             s.query = query;
@@ -86,27 +88,48 @@ int add_site(SiteKind kind, int query, int node_id, int planned, uint32 query_ha
             s.fewest = -1;
             s.query_hash = query_hash;
             strlcpy(s.label, label, kSiteLabel);
+        } else if (kind == SiteKind::IndexBuild) {
+            no_room = true; /* the caller counts builds one site each: no folding */
         } else {
-            /* Fold further sites into the last one: it keeps the minimums. */
-            i = kMaxSites - 1;
-            LaunchSite &s = shared->sites[i];
+            /*
+             * Fold further Gather sites into the last one.  Its launches so
+             * far were judged against its own plan; from now on each launch
+             * is judged as it is counted (count_launch), against its own.
+             */
+            i = shared->max_sites - 1;
+            LaunchSite &s = sites[i];
+            if (!s.folded) {
+                s.folded = true;
+                s.short_launch = s.fewest >= 0 && s.fewest < Min(s.planned, shared->target);
+                s.kind = SiteKind::Gather;
+                s.node_id = -1;
+                strlcpy(s.label, "further launch sites", kSiteLabel);
+            }
             s.planned = Min(s.planned, planned);
-            strlcpy(s.label, "further launch sites", kSiteLabel);
         }
     }
-    LaunchSite &s = shared->sites[i];
-    if (counted_now) { /* a site that plans no workers: launched none */
-        s.launches++;
-        s.fewest = 0;
-        if (s.counted_at == 0)
-            s.counted_at = now;
-    } else if (kind == SiteKind::IndexBuild) {
-        s.pending = true; /* the caller counts its registrations */
-        s.pending_since = now;
+    if (!no_room) {
+        LaunchSite &s = sites[i];
+        if (counted_now) { /* a site that plans no workers: launched none */
+            s.launches++;
+            s.fewest = 0;
+            if (s.counted_at == 0)
+                s.counted_at = now;
+        } else if (kind == SiteKind::IndexBuild) {
+            s.pending = true; /* the caller counts its registrations */
+            s.pending_since = now;
+        }
+        shared->ran_query = true;
+        shared->change++;
     }
-    shared->ran_query = true;
-    shared->change++;
+    int room = shared->max_sites;
     SpinLockRelease(&shared->mutex);
+    if (no_room)
+        ereport(ERROR,
+                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                 errmsg("parallel_guard cannot count more than %d index builds in one statement",
+                        room),
+                 errdetail("Partitions were attached after the statement was checked.")));
     wake_proc(shared->caller_procno);
     return i;
 }
@@ -115,19 +138,21 @@ void begin_launch(int site)
 {
     TimestampTz now = GetCurrentTimestamp();
     SpinLockAcquire(&shared->mutex);
-    shared->sites[site].pending = true;
-    shared->sites[site].pending_since = now;
+    sites[site].pending = true;
+    sites[site].pending_since = now;
     shared->change++;
     SpinLockRelease(&shared->mutex);
     wake_proc(shared->caller_procno);
 }
 
-void count_launch(int site, int launched, uint32 handle)
+void count_launch(int site, int launched, uint32 handle, int planned)
 {
     TimestampTz now = GetCurrentTimestamp();
     SpinLockAcquire(&shared->mutex);
-    LaunchSite &s = shared->sites[site];
+    LaunchSite &s = sites[site];
     s.handle = handle;
+    if (s.folded && launched < Min(planned, shared->target))
+        s.short_launch = true;
     if (s.counted_at == 0)
         s.counted_at = now;
     s.pending = false;
@@ -227,7 +252,8 @@ void count_if_awaiting(GatherHook *h)
 {
     if (h->awaiting && initialized(h->gather)) {
         h->awaiting = false;
-        count_launch(h->site, launched_of(h->gather), launch_handle(h->gather));
+        count_launch(h->site, launched_of(h->gather), launch_handle(h->gather),
+                     gather_planned(h->gather));
     }
 }
 
@@ -519,6 +545,7 @@ const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("parallel_guard worker found a bad magic number in its segment")));
     shared = static_cast<GuardShared *>(shm_toc_lookup(toc, kKeyShared, false));
+    sites = static_cast<LaunchSite *>(shm_toc_lookup(toc, kKeySites, false));
     reservation_serve_caller(shared->caller_procno); /* its own run's reservation is its own */
 
     /* From here on, notices and errors travel to the caller. */
