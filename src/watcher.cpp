@@ -441,50 +441,120 @@ void escalate_abort(Watch *wt, TimestampTz now)
     }
 }
 
-[[noreturn]] void raise_self_deadlock(const Watch *wt)
+/*
+ * The chain of lock waits found: the worker first, then each session it
+ * waits for, down to the one this backend's lock blocks.
+ */
+struct WaitChain {
+    static constexpr int kMaxLength = 8;
+    int pids[kMaxLength];
+    int length;
+};
+
+/*
+ * SQLSTATE 55000, not 40P01: the cycle runs through a lock this transaction
+ * holds, so it is no deadlock that a retry can escape (frameworks retry
+ * 40P01, and each retry of the same transaction closes the same cycle);
+ * what must change first is the calling transaction.
+ */
+[[noreturn]] void raise_self_deadlock(const Watch *wt, const WaitChain &chain)
 {
+    StringInfoData how;
+    initStringInfo(&how);
+    appendStringInfo(&how, "background worker PID %d", chain.pids[0]);
+    for (int i = 1; i < chain.length; i++)
+        appendStringInfo(&how, " waits for PID %d, which", chain.pids[i]);
     ereport(ERROR,
-            (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
              errmsg("parallel_guard.run() would wait for itself: the statement needs a lock "
                     "that the calling transaction holds"),
-             errdetail("Attempt %d of %d: background worker PID %d waits for a lock held by "
-                       "PID %d, which waits for the worker; the attempt was rolled back.",
-                       wt->rec->number, wt->spec->retries, wt->w->pid, MyProcPid),
+             errdetail("Attempt %d of %d: %s waits for a lock held by PID %d, which waits for "
+                       "the worker; the attempt was rolled back.",
+                       wt->rec->number, wt->spec->retries, how.data, MyProcPid),
              errhint("Call parallel_guard.run() outside the transaction that locks the tables "
                      "the statement reads, or commit that transaction first.")));
     pg_unreachable();
 }
 
 /*
- * True when the worker or one of its parallel workers waits for a lock that
- * this backend holds in a conflicting mode: the caller waits for the worker
- * and the worker for the caller, a deadlock that PostgreSQL's detector
- * cannot see (the caller waits on a latch, not a lock).  The test mirrors
- * the hard-block part of pg_blocking_pids().
+ * The sessions that keep pid's lock group from its lock, as
+ * pg_blocking_pids() finds them: holders of a conflicting lock (hard
+ * blocks) and conflicting requests queued ahead of it (soft blocks), each
+ * by its lock group leader.  Appends to out (room for max), returns whether
+ * this backend (or its own parallel workers) is among them.
  */
-bool worker_waits_for_caller(pid_t worker_pid)
+bool blockers_of(int pid, List **out)
 {
-    BlockedProcsData *data = GetBlockerStatusData(worker_pid);
-    bool found = false;
-
-    for (int i = 0; i < data->nprocs && !found; i++) {
+    BlockedProcsData *data = GetBlockerStatusData(pid);
+    bool caller = false;
+    for (int i = 0; i < data->nprocs; i++) {
         const BlockedProcData *bproc = &data->procs[i];
         const LockInstanceData *locks = &data->locks[bproc->first_lock];
+        const int *ahead = &data->waiter_pids[bproc->first_waiter];
         const LockInstanceData *waiting = nullptr;
-
         for (int j = 0; j < bproc->num_locks; j++)
             if (locks[j].pid == bproc->pid)
                 waiting = &locks[j];
         if (waiting == nullptr || waiting->waitLockMode == NoLock)
             continue;
-        LockMethod method = GetLockTagsMethodTable(&waiting->locktag);
-        LOCKMASK conflicts = method->conflictTab[waiting->waitLockMode];
-        for (int j = 0; j < bproc->num_locks; j++)
-            if ((locks[j].pid == MyProcPid || locks[j].leaderPid == MyProcPid) &&
-                (locks[j].holdMask & conflicts))
-                found = true;
+        LOCKMASK conflicts =
+            GetLockTagsMethodTable(&waiting->locktag)->conflictTab[waiting->waitLockMode];
+        for (int j = 0; j < bproc->num_locks; j++) {
+            const LockInstanceData &other = locks[j];
+            if (other.leaderPid == waiting->leaderPid)
+                continue; /* its own group never blocks it */
+            bool blocks = (other.holdMask & conflicts) != 0;
+            if (!blocks && other.waitLockMode != NoLock &&
+                (conflicts & LOCKBIT_ON(other.waitLockMode)))
+                for (int k = 0; k < bproc->num_waiters && !blocks; k++)
+                    blocks = ahead[k] == other.pid;
+            if (!blocks)
+                continue;
+            if (other.leaderPid == MyProcPid)
+                caller = true;
+            else if (!list_member_int(*out, other.leaderPid))
+                *out = lappend_int(*out, other.leaderPid);
+        }
     }
-    return found;
+    return caller;
+}
+
+/*
+ * True when the worker waits, directly or through other sessions' lock
+ * waits, for a lock this backend holds: the caller waits for the worker on a
+ * latch, so PostgreSQL's deadlock detector cannot see the cycle.  Soft
+ * blocks count: a request queued behind one that waits for the caller
+ * waits for the caller too.  Follows at most WaitChain::kMaxLength sessions
+ * deep.
+ */
+bool worker_waits_for_caller(pid_t worker_pid, WaitChain *chain)
+{
+    /* Breadth first; parent[i] is the index of the session pids[i] blocks. */
+    List *pids = list_make1_int(worker_pid);
+    List *parent = list_make1_int(-1);
+    List *depth = list_make1_int(1);
+    for (int i = 0; i < list_length(pids); i++) {
+        if (list_nth_int(depth, i) > WaitChain::kMaxLength - 1)
+            continue;
+        List *found = list_copy(pids);
+        int known = list_length(found);
+        bool caller = blockers_of(list_nth_int(pids, i), &found);
+        if (caller) {
+            int path[WaitChain::kMaxLength], n = 0;
+            for (int at = i; at >= 0 && n < WaitChain::kMaxLength; at = list_nth_int(parent, at))
+                path[n++] = list_nth_int(pids, at);
+            chain->length = n;
+            for (int k = 0; k < n; k++)
+                chain->pids[k] = path[n - 1 - k];
+            return true;
+        }
+        for (int k = known; k < list_length(found); k++) {
+            pids = lappend_int(pids, list_nth_int(found, k));
+            parent = lappend_int(parent, i);
+            depth = lappend_int(depth, list_nth_int(depth, i) + 1);
+        }
+    }
+    return false;
 }
 
 /* The lock manager is asked only when the worker's group waits on a lock. */
@@ -496,11 +566,12 @@ void check_self_lock(Watch *wt, TimestampTz now)
     if (!lock_group_waits_for_lock(wt->view.worker_procno))
         return;
     MemoryContext old = MemoryContextSwitchTo(wt->scratch);
-    bool self = worker_waits_for_caller(wt->w->pid);
+    WaitChain chain;
+    bool self = worker_waits_for_caller(wt->w->pid, &chain);
     MemoryContextSwitchTo(old);
     MemoryContextReset(wt->scratch);
     if (self)
-        raise_self_deadlock(wt);
+        raise_self_deadlock(wt, chain);
 }
 
 /* How long to sleep: poll fast while a count is expected from shared memory. */
