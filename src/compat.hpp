@@ -103,3 +103,33 @@ inline PgStat_TableStatus *pending_table_status(Oid rel)
 #define pg_plan_query(query, sql, options, params, es)                                             \
     pg_plan_query((query), (sql), (options), (params))
 #endif
+
+/*
+ * A setting's record in the GUC tables (utils/guc_tables.h), for an int
+ * setting: 16 exported find_option(); 15 is searched through
+ * get_guc_variables().  19 moved the type-specific part into a union of
+ * config_generic (_int); before, config_int began with its config_generic.
+ */
+inline bool find_int_setting(const char *name, struct config_generic **gen,
+                             struct config_int **conf)
+{
+    struct config_generic *g = nullptr;
+#if PG_VERSION_NUM >= 160000
+    g = find_option(name, false, true, ERROR);
+#else
+    struct config_generic **vars = get_guc_variables();
+    int n = GetNumConfigOptions();
+    for (int i = 0; i < n && g == nullptr; i++)
+        if (strcmp(vars[i]->name, name) == 0)
+            g = vars[i];
+#endif
+    if (g == nullptr || g->vartype != PGC_INT)
+        return false;
+    *gen = g;
+#if PG_VERSION_NUM >= 190000
+    *conf = &g->_int;
+#else
+    *conf = reinterpret_cast<struct config_int *>(g);
+#endif
+    return true;
+}

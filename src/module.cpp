@@ -99,7 +99,7 @@ void _PG_init(void)
         "parallel_guard.max_reserved_workers",
         "The most parallel workers guarded runs may reserve at once.",
         "Ordinary parallel queries always keep the rest of max_parallel_workers. "
-        "-1 means max_parallel_workers.",
+        "-1 means the server's max_parallel_workers.",
         &max_reserved_workers, -1, -1, 1024 /* MAX_PARALLEL_WORKER_LIMIT */, PGC_SIGHUP, 0, nullptr, nullptr,
         nullptr);
     /* A server-start setting can only exist when loaded at server start. */

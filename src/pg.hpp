@@ -51,6 +51,7 @@ extern "C" {
 #include "tcop/cmdtag.h"
 #include "tcop/dest.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc_tables.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"

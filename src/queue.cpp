@@ -38,6 +38,7 @@
 #include "bgworker_slots.hpp"
 #include "lock_group.hpp"
 #include "module.hpp"
+#include "reservation.hpp"
 
 #include <algorithm>
 
@@ -77,6 +78,7 @@ struct QueueShared {
     int nentries;
     pg_atomic_uint32 reserved_total; /* the sum of every entry's reserved */
     pg_atomic_uint64 last_launch;    /* when an ordinary launch last began */
+    pg_atomic_uint32 server_pool;    /* the server's max_parallel_workers */
     QueueEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -115,6 +117,8 @@ void queue_shmem_init()
         queue->nentries = MaxBackends;
         pg_atomic_init_u32(&queue->reserved_total, 0);
         pg_atomic_init_u64(&queue->last_launch, 0);
+        /* In the postmaster: the value of postgresql.conf (or the default). */
+        pg_atomic_init_u32(&queue->server_pool, static_cast<uint32>(max_parallel_workers));
         for (int i = 0; i < queue->nentries; i++)
             pg_atomic_init_u32(&queue->entries[i].reserved, 0);
     }
@@ -259,10 +263,28 @@ int admitted_hold(QueueEntry &e)
     return e.state == QueueState::Running ? reserved_hold(e) : 0;
 }
 
-/* The most workers a run may reserve, its own session's limit included. */
+/*
+ * The server's max_parallel_workers: the pool every session shares, whatever
+ * a session set for itself.  Noted at startup; a session whose value comes
+ * from the server's configuration notes it again (after a reload).
+ */
+int server_pool()
+{
+    int v = server_max_parallel_workers_setting();
+    if (v >= 0)
+        pg_atomic_write_u32(&queue->server_pool, static_cast<uint32>(v));
+    return static_cast<int>(pg_atomic_read_u32(&queue->server_pool));
+}
+
+/*
+ * The most workers a run may reserve: its target, within its own session's
+ * limit (its launches can take no more) and within the server's pool (a
+ * session that raised its own max_parallel_workers reserves no more than
+ * the server has).  Called by the run's own backend.
+ */
 int reservation_goal(const QueueEntry &e)
 {
-    return std::min(e.target, max_parallel_workers);
+    return std::min({e.target, session_max_parallel_workers_setting(), server_pool()});
 }
 
 /*
@@ -273,7 +295,7 @@ void reserve_for_head(QueueEntry *head, TimestampTz now)
 {
     int cap = guard_max_reserved_workers();
     if (cap < 0)
-        cap = max_parallel_workers;
+        cap = server_pool();
     int others = 0;
     for (int i = 0; i < queue->nentries; i++)
         if (&queue->entries[i] != head)
@@ -288,15 +310,21 @@ void reserve_for_head(QueueEntry *head, TimestampTz now)
 }
 
 /*
- * Room for `target` more parallel workers and target + 1 worker slots, after
- * the runs that are launching?  A session that caps max_parallel_workers
- * below target can never see more than its cap: it waits for that many.
+ * Room for the run's goal in parallel workers, and for as many worker slots
+ * plus its own guard worker's, after the runs that are launching?  A session
+ * that caps max_parallel_workers below target can never see more than its
+ * cap: it waits for that many.  Nor can a run ever have worker slots that
+ * other background workers hold (the logical replication launcher, another
+ * extension's always-on workers): it waits for what the rest of
+ * max_worker_processes can give, not for room that cannot come.
  */
 bool pool_has_room(const QueueEntry &me)
 {
     int target = reservation_goal(me);
-    int running_pw, used_slots, held = 0, starting = 0;
+    int running_pw, used_slots, held = 0, starting = 0, guard_workers = 0;
+    int pw_procs, bg_procs;
     pool_in_use(&running_pw, &used_slots);
+    count_running(&pw_procs, &bg_procs);
     for (int i = 0; i < queue->nentries; i++) {
         QueueEntry &e = queue->entries[i];
         if (&e == &me || !admitted(e))
@@ -305,8 +333,12 @@ bool pool_has_room(const QueueEntry &me)
         held += admitted_hold(e);
         if (e.state == QueueState::Launching && e.worker_pid == 0)
             starting++; /* its own worker's slot */
+        else
+            guard_workers++;
     }
-    int free_parallel = max_parallel_workers - running_pw - held;
+    int others = std::max(0, bg_procs - pw_procs - guard_workers);
+    target = std::max(0, std::min(target, max_worker_processes - others - 1));
+    int free_parallel = server_pool() - running_pw - held;
     int free_slots = max_worker_processes - used_slots - held - starting;
     return free_parallel >= target && free_slots >= target + 1;
 }

@@ -21,13 +21,18 @@
  * the launch lets the head of the queue skip its settling time when no
  * launch is in flight; queue.cpp).
  *
- * The setting is written directly and restored in PG_FINALLY, not through
- * the GUC stack (NewGUCNestLevel / GUC_ACTION_SAVE / AtEOXact_GUC): VACUUM
- * commits its own transactions before it vacuums a table, and each commit
- * pops the GUC stack, which would lift the cap before VACUUM launches; the
- * GUC stack also allocates and AtEOXact_GUC walks every setting.  Nothing
- * can change the variable in between: SET is refused in parallel mode, and
- * a function's SET clause restores what it found.
+ * The cap lowers the server's variable that RegisterDynamicBackgroundWorker()
+ * reads, never the setting as the GUC machinery sees it: when the library is
+ * preloaded, the setting's record points at a variable of our own
+ * (session_max_parallel_workers), whose assign hook keeps the server's
+ * variable equal to it, or lowered by the cap while one is in force.  So a
+ * function's SET max_parallel_workers inside a capped launch saves and
+ * restores the session's value, not the capped one, whether it returns or
+ * fails (a cap written into the setting itself was saved by such a SET and
+ * restored after an error, leaving the session at the capped value for good),
+ * and SHOW shows the session's value.  Not through the GUC stack either
+ * (NewGUCNestLevel / GUC_ACTION_SAVE): VACUUM commits its own transactions
+ * before it vacuums a table, and each commit pops the GUC stack.
  *
  * The guard's own worker runs the same hooks, but its run's launches were
  * admitted by the queue with room for them: they leave no reservation free
@@ -56,6 +61,41 @@ ExecProcNodeMtd gather_merge_real = nullptr;
 
 int serving_caller_procno = -1;
 bool capping = false; /* max_parallel_workers is lowered now */
+int cap_reserved = 0; /* by this many */
+
+/* max_parallel_workers as SET, SHOW and the GUC stack see it (the setting's
+ * record points here once redirected); the server's variable follows it. */
+int session_max_parallel_workers = 8;
+bool redirected = false;
+struct config_generic *mpw_record = nullptr;
+struct config_int *mpw_setting = nullptr;
+GucIntAssignHook prev_assign = nullptr;
+
+void assign_max_parallel_workers(int newval, void *extra)
+{
+    if (prev_assign)
+        prev_assign(newval, extra);
+    max_parallel_workers = capping ? std::max(0, newval - cap_reserved) : newval;
+}
+
+int session_value()
+{
+    return redirected ? session_max_parallel_workers : max_parallel_workers;
+}
+
+void begin_cap(int reserved)
+{
+    cap_reserved = reserved;
+    capping = true;
+    max_parallel_workers = std::max(0, session_value() - reserved);
+}
+
+void end_cap()
+{
+    capping = false;
+    cap_reserved = 0;
+    max_parallel_workers = session_value();
+}
 
 /* The guard worker waits at most this long for its room at a launch. */
 constexpr long kRoomWaitMs = 100;
@@ -64,7 +104,7 @@ constexpr long kRoomWaitMs = 100;
 int reserved_to_leave_free()
 {
     /* The guard worker's launches were admitted by the queue (guard_launch()). */
-    if (capping || serving_caller_procno >= 0)
+    if (capping || serving_caller_procno >= 0 || !redirected)
         return 0;
     queue_note_launch();
     if (queue_reserved_total() == 0 || !guard_yield_to_reservations())
@@ -80,26 +120,23 @@ int reserved_to_leave_free()
 TupleTableSlot *launch_capped(PlanState *ps, ExecProcNodeMtd real, int reserved, int planned,
                               const int *launched)
 {
-    int own = max_parallel_workers;
-    int capped = std::max(0, own - reserved);
     int active = parallel_workers_registered();
     bool counted = active >= 0;
     TupleTableSlot *volatile slot = nullptr;
 
-    max_parallel_workers = capped;
-    capping = true;
+    begin_cap(reserved);
     PG_TRY();
     {
         slot = real(ps);
     }
     PG_FINALLY();
     {
-        max_parallel_workers = own;
-        capping = false;
+        end_cap();
     }
     PG_END_TRY();
 
     /* Without the cap it would have had min(planned, own - active). */
+    int own = session_value();
     if (counted && serving_caller_procno < 0) {
         int would = std::min(planned, std::max(0, own - active));
         if (*launched < would)
@@ -147,7 +184,7 @@ TupleTableSlot *guard_launch(PlanState *ps, ExecProcNodeMtd real, int planned,
     /* The worker runs with the caller's max_parallel_workers: below target,
      * no more than that can ever be free (the queue waits for as many). */
     wait_for_room(std::min({planned, target, max_parallel_workers}));
-    if (planned <= target || ahead == 0 || !guard_yield_to_reservations())
+    if (planned <= target || ahead == 0 || !guard_yield_to_reservations() || !redirected)
         return real(ps);
     return launch_capped(ps, real, ahead, planned, launched);
 }
@@ -238,25 +275,58 @@ void reservation_process_utility(PlannedStmt *pstmt, const char *query, bool rea
         call_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
         return;
     }
-    int own = max_parallel_workers;
-    max_parallel_workers = std::max(0, own - reserved);
-    capping = true;
+    begin_cap(reserved);
     PG_TRY();
     {
         call_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
     }
     PG_FINALLY();
     {
-        max_parallel_workers = own;
-        capping = false;
+        end_cap();
     }
     PG_END_TRY();
 }
 
+
+/*
+ * Point max_parallel_workers' record at our variable (in the postmaster, at
+ * preload: every backend inherits it).  Without the record, no cap at all:
+ * reservations are then not enforced, and the server log says so.
+ */
+void redirect_max_parallel_workers()
+{
+    if (!find_int_setting("max_parallel_workers", &mpw_record, &mpw_setting) ||
+        mpw_setting->variable != &max_parallel_workers) {
+        ereport(LOG, (errmsg("parallel_guard cannot find the setting max_parallel_workers: "
+                             "reserved workers are not kept free from ordinary queries")));
+        return;
+    }
+    session_max_parallel_workers = max_parallel_workers;
+    prev_assign = mpw_setting->assign_hook;
+    mpw_setting->assign_hook = assign_max_parallel_workers;
+    mpw_setting->variable = &session_max_parallel_workers;
+    redirected = true;
+}
+
 } // namespace
+
+int session_max_parallel_workers_setting()
+{
+    return session_value();
+}
+
+int server_max_parallel_workers_setting()
+{
+    /* Set in postgresql.conf (or not at all), the session's reset value is the server's. */
+    if (redirected && mpw_record->reset_source <= PGC_S_ARGV)
+        return mpw_setting->reset_val;
+    return -1;
+}
+
 
 void reservation_install_hooks()
 {
+    redirect_max_parallel_workers();
     prev_executor_start = ExecutorStart_hook;
     ExecutorStart_hook = reservation_executor_start;
     prev_process_utility = ProcessUtility_hook;

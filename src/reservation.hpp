@@ -19,4 +19,12 @@ void reservation_install_hooks();
  */
 void reservation_serve_caller(int caller_procno);
 
+/* max_parallel_workers as this session has it set (SHOW), whatever cap is in force. */
+int session_max_parallel_workers_setting();
+
+/* The server's max_parallel_workers (postgresql.conf, the command line or
+ * the default) when this session's reset value is it; -1 when a role,
+ * database or client setting overrides it here. */
+int server_max_parallel_workers_setting();
+
 } // namespace pg_guard

@@ -1,0 +1,170 @@
+
+# 105_reservation_limits.pl: what a guarded run may reserve, and how the cap
+# on ordinary launches is applied, with the library preloaded.
+#
+#  - a session that raised its own max_parallel_workers above the server's
+#    (SET max_parallel_workers = 16, server 8) and asks for target 15
+#    reserves no more than the server's 8: the server's pool, not the
+#    caller's session, bounds a reservation;
+#  - the cap never changes the session's setting: a function with
+#    SET max_parallel_workers = 6 that fails inside a capped launch (an
+#    index build while a run holds a reservation) leaves the session's
+#    max_parallel_workers as it was (the cap was once saved by such a SET
+#    and restored after the error: the session kept the capped value for
+#    good), and a later ordinary query gets its workers;
+#  - a run whose target could only fit in worker slots that other background
+#    workers hold for good (here the logical replication launcher) is
+#    admitted with what the other slots can give, at once, instead of waiting
+#    for its whole queue_timeout.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use GuardTap;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $node = guard_node(
+	'reservation_limits',
+	conf => [
+		"shared_preload_libraries = 'parallel_guard'",
+		'max_parallel_workers = 8',
+		'max_worker_processes = 16',
+		'max_parallel_workers_per_gather = 8',
+		'max_parallel_maintenance_workers = 4',
+		"parallel_guard.queue_timeout = '30s'",
+	],
+	tables => [ [ 'big', 100000 ] ]);
+
+$node->safe_psql('postgres', <<'SQL');
+ALTER TABLE big SET (parallel_workers = 15);
+CREATE TABLE stop (tag text);
+CREATE TABLE blocks (k int, pad text) WITH (fillfactor = 10, parallel_workers = 4);
+INSERT INTO blocks SELECT g, repeat('x', 600) FROM generate_series(1, 16) g;
+VACUUM ANALYZE blocks;
+CREATE FUNCTION hold(t text) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE
+SET max_parallel_workers_per_gather = 0 AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  WHILE NOT EXISTS (SELECT 1 FROM stop WHERE tag = t)
+        AND clock_timestamp() < t0 + interval '60 s' LOOP
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN true;
+END $$;
+CREATE FUNCTION boom(k int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+SET max_parallel_workers = 6 AS $$
+BEGIN
+  IF k = 500 THEN RAISE EXCEPTION 'boom at %', k; END IF;
+  RETURN k;
+END $$;
+SQL
+
+my $ctl = GuardTap::Session->new($node, 'control');
+
+sub session
+{
+	my ($name) = @_;
+	my $s = GuardTap::Session->new($node, $name);
+	$s->query($GUARD_SETTINGS);
+	return $s;
+}
+
+my $hold_round = 0;
+sub start_holder
+{
+	my ($label) = @_;
+	my $tag = 'h' . ++$hold_round;
+	my $s = session("holder $tag");
+	my $n = $s->start("SELECT count(*) FROM blocks WHERE hold('$tag')");
+	ok( $ctl->poll(
+			"SELECT count(*) FROM pg_stat_activity WHERE leader_pid = " . $s->pid
+			  . " AND backend_type = 'parallel worker'",
+			'4', 30),
+		"$label: the holder's 4 parallel workers run");
+	return [ $s, $n, $tag ];
+}
+
+sub release
+{
+	my ($h) = @_;
+	$ctl->query("INSERT INTO stop VALUES ('$h->[2]')");
+	return $h->[0]->result($h->[1])->{sqlstate} eq '00000';
+}
+
+sub probe
+{
+	my ($s) = @_;
+	my $plan = $s->query(
+		'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM big');
+	return $plan =~ /Workers Launched: (\d+)/ ? $1 : "none in: $plan";
+}
+
+# --- a reservation is bounded by the server's pool ---------------------------------
+{
+	my $label = 'server pool';
+	my $h = start_holder($label);
+	my $g = session('G');
+	$g->query('SET max_parallel_workers = 16');
+	my $n = $g->start("SELECT achieved_workers FROM parallel_guard.run("
+		  . "'CREATE TABLE r1 AS SELECT k FROM big', target => 15, min => 1, retries => 1)");
+	ok($ctl->poll("SELECT state FROM parallel_guard.queue WHERE pid = " . $g->pid, 'waiting', 30),
+		"$label: the run of target 15 waits behind the holder");
+	ok($ctl->poll("SELECT reserved_workers FROM parallel_guard.queue WHERE pid = " . $g->pid, '8', 10),
+		"$label: it reserves 8, the server's max_parallel_workers, not its session's 16 or its target 15")
+	  or diag($ctl->query("SELECT reserved_workers FROM parallel_guard.queue WHERE pid = " . $g->pid));
+	ok(release($h), "$label: the holder ends");
+	my $r = $g->result($n);
+	is($r->{sqlstate}, '00000', "$label: the run ends") or diag($r->{err});
+	$g->quit;
+	$h->[0]->quit;
+}
+
+# --- the cap never changes the session's setting ------------------------------------
+{
+	my $label = 'setting kept';
+	my $h = start_holder($label);
+	my $g = session('G2');
+	my $n = $g->start("SELECT achieved_workers FROM parallel_guard.run("
+		  . "'CREATE TABLE r2 AS SELECT k FROM big', target => 8, min => 1, retries => 1)");
+	ok($ctl->poll("SELECT reserved_workers FROM parallel_guard.queue WHERE pid = " . $g->pid, '8', 30),
+		"$label: a run reserves 8 while the holder runs");
+	my $s = session('S');
+	is($s->query('SHOW max_parallel_workers'), '8', "$label: the session's max_parallel_workers is 8");
+	my $r = $s->run('CREATE INDEX big_boom ON big (boom(k))');
+	like($r->{err}, qr/boom at 500/, "$label: an index build whose function (SET max_parallel_workers = 6) fails, under the cap");
+	is($s->query('SHOW max_parallel_workers'), '8', "$label: after the error, the session's max_parallel_workers is still 8");
+	$r = $s->run("SELECT boom(1) FROM big WHERE k = 1");
+	is($s->query('SHOW max_parallel_workers'), '8', "$label: after the function returned, still 8");
+	ok(release($h), "$label: the holder ends");
+	$r = $g->result($n);
+	is($r->{sqlstate}, '00000', "$label: the run ends") or diag($r->{err});
+	ok($ctl->poll('SELECT count(*) FROM parallel_guard.queue', '0', 30), "$label: no reservation is left");
+	is(probe($s), '8', "$label: an ordinary query of the session gets its 8 workers afterwards");
+	$_->quit for $g, $s;
+	$h->[0]->quit;
+}
+
+# --- no wait for slots that other background workers hold --------------------------
+{
+	my $label = 'slots held for good';
+	$node->append_conf('postgresql.conf', "max_parallel_workers = 16\n");
+	$node->restart;
+	$ctl = GuardTap::Session->new($node, 'control');
+	is($ctl->query("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'logical replication launcher'"),
+		'1', "$label: the logical replication launcher holds a worker slot");
+	my $g = session('G3');
+	my $t0 = time;
+	my $r = $g->run("SELECT achieved_workers, attempts FROM parallel_guard.run("
+		  . "'CREATE TABLE r3 AS SELECT k FROM big', target => 15, min => 1, retries => 1)", 60);
+	my $took = time - $t0;
+	is($r->{sqlstate}, '00000', "$label: the run of target 15 (16 slots, one held for good, one its own) ends")
+	  or diag($r->{err});
+	cmp_ok($took, '<', 20, "$label: at once, not after its queue_timeout (30 s)");
+	unlike($r->{err}, qr/queue wait ran out/, "$label: it was admitted, not let go by its queue timeout");
+	$_->quit for $g, $ctl;
+}
+
+done_testing();
