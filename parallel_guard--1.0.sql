@@ -1,7 +1,24 @@
 -- parallel_guard 1.0: install script
 \echo Use "CREATE EXTENSION parallel_guard" to load this file. \quit
 
--- The control file puts every object into schema parallel_guard.
+-- The control file puts every object into schema parallel_guard.  CREATE
+-- EXTENSION makes that schema for the installing role, or takes one that
+-- exists: refuse a schema another role owns (a database owner could create
+-- it before a superuser installs the extension, and would then own the
+-- schema the functions of a superuser's extension live in).
+DO $$
+BEGIN
+    IF (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = 'parallel_guard')
+       IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
+    THEN
+        RAISE EXCEPTION 'schema "parallel_guard" is not owned by the role installing the extension'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('It is owned by role %s; the extension''s functions would live in a schema another role controls.',
+                      (SELECT n.nspowner::pg_catalog.regrole FROM pg_catalog.pg_namespace n WHERE n.nspname = 'parallel_guard')),
+                  HINT = 'Drop or rename that schema, or create the extension as its owner.';
+    END IF;
+END
+$$;
 
 -- Every name is schema-qualified, so a hostile search_path at install time
 -- cannot substitute a type.
