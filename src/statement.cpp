@@ -177,7 +177,29 @@ struct TempReference {
     const char *what; /* "table", "function", "type" */
     char *name;
     Oid written;
+    bool uncommitted; /* not temporary: created or changed by this transaction */
 };
+
+/*
+ * Was the catalog row of this object written by the calling transaction (or
+ * one of its subtransactions): created, altered, granted on, and not yet
+ * committed?  The worker's own transaction cannot see such a definition.
+ */
+bool defined_in_this_transaction(int cache, Oid oid)
+{
+    HeapTuple tup = SearchSysCache1(cache, ObjectIdGetDatum(oid));
+    if (!HeapTupleIsValid(tup))
+        return false;
+    bool mine = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+    ReleaseSysCache(tup);
+    return mine;
+}
+
+char *qualified_relation_name(Oid rel)
+{
+    return quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel)),
+                                      get_rel_name(rel));
+}
 
 /* Has this transaction inserted, updated, deleted or truncated in the table
  * (pgstat's per-transaction counts, kept for every table it touched)? */
@@ -215,6 +237,13 @@ bool note_function(Oid fn, TempReference *ref)
         ref->name = psprintf("pg_temp.%s", get_func_name(fn));
         return true;
     }
+    if (OidIsValid(fn) && defined_in_this_transaction(PROCOID, fn)) {
+        ref->what = "function";
+        ref->name = quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
+                                               get_func_name(fn));
+        ref->uncommitted = true;
+        return true;
+    }
     return false;
 }
 
@@ -245,6 +274,12 @@ bool find_temp_reference(Node *node, void *context)
         if (rte->rtekind == RTE_RELATION && in_my_temp_schema(get_rel_namespace(rte->relid))) {
             ref->what = "table";
             ref->name = psprintf("pg_temp.%s", get_rel_name(rte->relid));
+            return true;
+        }
+        if (rte->rtekind == RTE_RELATION && defined_in_this_transaction(RELOID, rte->relid)) {
+            ref->what = "relation";
+            ref->name = qualified_relation_name(rte->relid);
+            ref->uncommitted = true;
             return true;
         }
         return false;
@@ -312,6 +347,18 @@ void analyze_for_temp_references(void *p)
 
 [[noreturn]] void refuse_temp_reference(const TempReference &ref)
 {
+    if (ref.uncommitted)
+        ereport(ERROR,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("statement not supported by parallel_guard.run(): it uses the %s \"%s\", "
+                        "which the calling transaction created or changed",
+                        ref.what, ref.name),
+                 errdetail("The statement runs in a background worker in a transaction of its "
+                           "own, which cannot see this transaction's uncommitted definitions: "
+                           "there the %s would not exist, or have its committed definition.",
+                           ref.what),
+                 errhint("Commit the transaction that defines it before calling "
+                         "parallel_guard.run(), or run the statement directly.")));
     ereport(ERROR,
             (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
              errmsg("statement not supported by parallel_guard.run(): it uses the temporary %s "
@@ -336,15 +383,23 @@ void check_statement_reads(const GuardedStatement &st, const char *sql)
     if (!OidIsValid(temp_nsp) && !TransactionIdIsValid(GetTopTransactionIdIfAny()))
         return;
 
-    TempReference ref = {nullptr, nullptr, InvalidOid};
-    if (st.kind == StatementKind::CreateIndex) {
-        Oid table = RangeVarGetRelid(castNode(IndexStmt, st.raw->stmt)->relation, NoLock, true);
+    TempReference ref = {nullptr, nullptr, InvalidOid, false};
+    if (st.kind == StatementKind::CreateIndex || st.kind == StatementKind::RefreshMatView) {
+        const RangeVar *rv = st.kind == StatementKind::CreateIndex
+                                 ? castNode(IndexStmt, st.raw->stmt)->relation
+                                 : castNode(RefreshMatViewStmt, st.raw->stmt)->relation;
+        Oid table = RangeVarGetRelid(rv, NoLock, true);
         if (OidIsValid(table) && in_my_temp_schema(get_rel_namespace(table)))
             refuse_temp_reference({"table", psprintf("pg_temp.%s", get_rel_name(table)),
-                                   InvalidOid});
-        if (OidIsValid(table) && written_in_this_transaction(table))
+                                   InvalidOid, false});
+        if (OidIsValid(table) && defined_in_this_transaction(RELOID, table))
+            refuse_temp_reference({st.kind == StatementKind::CreateIndex ? "table"
+                                                                         : "materialized view",
+                                   qualified_relation_name(table), InvalidOid, true});
+        if (st.kind == StatementKind::CreateIndex && OidIsValid(table) &&
+            written_in_this_transaction(table))
             ref.written = table;
-    } else if (st.kind != StatementKind::RefreshMatView) {
+    } else {
         /* Analyse as the worker will, in a subtransaction rolled back at once. */
         AnalyzeArgs args = {st.raw, sql, &ref};
         ErrorData *edata = nullptr;
