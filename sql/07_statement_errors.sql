@@ -25,3 +25,25 @@ CREATE FUNCTION say_hello() RETURNS int LANGUAGE plpgsql AS
 SELECT achieved_workers, row_count FROM parallel_guard.run(
   'CREATE TABLE n1 AS SELECT say_hello() AS x', target => 1, min => 0, retries => 1);
 RESET client_min_messages;
+-- Where the plain statement fails for several reasons, the guarded one
+-- fails for the same one, with the same SQLSTATE: an existing name is
+-- checked by the statement itself, in PostgreSQL's own order.
+SET client_min_messages = warning;
+CREATE TABLE r (s int);
+CREATE INDEX r_idx ON r (s);
+CREATE TABLE r_copy AS SELECT 1 AS one;
+CREATE FUNCTION plain_and_guarded(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE plain text; guarded text;
+BEGIN
+  BEGIN EXECUTE stmt; plain := '00000';
+  EXCEPTION WHEN OTHERS THEN plain := SQLSTATE; END;
+  BEGIN PERFORM * FROM parallel_guard.run(stmt, target => 1, min => 0, retries => 1); guarded := '00000';
+  EXCEPTION WHEN OTHERS THEN guarded := SQLSTATE; END;
+  RETURN format('plain %s, guarded %s', plain, guarded);
+END $$;
+SELECT plain_and_guarded('CREATE INDEX r_idx ON r (s) WITH (not_existing_option = 2)');
+SELECT plain_and_guarded('CREATE TABLE r_copy AS SELECT no_such_column FROM big');
+SELECT plain_and_guarded('CREATE MATERIALIZED VIEW r_copy AS SELECT k FROM no_such_table');
+SELECT plain_and_guarded('CREATE INDEX r_idx ON r (no_such_column)');
+SELECT plain_and_guarded('CREATE TABLE r_copy AS SELECT 2 AS two');
+RESET client_min_messages;

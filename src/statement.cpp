@@ -121,6 +121,12 @@ GuardedStatement parse_guarded_statement(const char *sql)
 
 namespace {
 
+bool creates_if_not_exists(const GuardedStatement &st)
+{
+    Node *stmt = st.raw->stmt;
+    return IsA(stmt, CreateTableAsStmt) && castNode(CreateTableAsStmt, stmt)->if_not_exists;
+}
+
 [[noreturn]] void relation_exists(Oid nsp, const char *name)
 {
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE),
@@ -131,9 +137,11 @@ namespace {
     pg_unreachable();
 }
 
+/* An existing name is refused only where the plain statement would not fail
+ * on it (IF NOT EXISTS); otherwise the statement reports it, in its order. */
 void check_new_index(const IndexStmt *stmt)
 {
-    if (stmt->idxname == nullptr)
+    if (stmt->idxname == nullptr || !stmt->if_not_exists)
         return; /* a generated name never collides */
     Oid table = RangeVarGetRelid(stmt->relation, NoLock, true);
     if (!OidIsValid(table))
@@ -440,7 +448,14 @@ void check_target_relation(const GuardedStatement &st)
     if (acl != ACLCHECK_OK)
         aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));
 
-    if (OidIsValid(get_relname_relid(rel->relname, nsp)))
+    /*
+     * An existing name: with IF NOT EXISTS the plain statement would skip,
+     * run() refuses (it never touches an existing relation).  Without it,
+     * the plain statement fails too, but maybe first for another reason (a
+     * column that does not exist, an invalid option): the statement itself
+     * reports it, in PostgreSQL's own order.
+     */
+    if (OidIsValid(get_relname_relid(rel->relname, nsp)) && creates_if_not_exists(st))
         relation_exists(nsp, rel->relname);
 }
 
