@@ -193,7 +193,7 @@ struct TempReference {
  * one of its subtransactions): created, altered, granted on, and not yet
  * committed?  The worker's own transaction cannot see such a definition.
  */
-bool defined_in_this_transaction(int cache, Oid oid)
+bool defined_in_this_transaction(SysCacheIdentifier cache, Oid oid)
 {
     HeapTuple tup = SearchSysCache1(cache, ObjectIdGetDatum(oid));
     if (!HeapTupleIsValid(tup))

@@ -18,6 +18,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES+=("${INTEGRATION_PACKAGES[@]}")
 OPTIONAL_PACKAGES+=(postgresql-$PG_MAJOR-cron postgresql-$PG_MAJOR-pgvector)
+# Whatever ends this script, its last line is the tally: a step that fails
+# before the end (set -e) counts as one more failure.
+passed=0 failed=0 tallied=0
+tally_at_exit() {
+    [ "$tallied" = 1 ] && return
+    echo
+    echo "check.sh stopped before its end (exit code $1)"
+    echo "$passed passed, $((failed + 1)) failed"
+}
+PG_EXIT_HOOK=tally_at_exit
+trap 'rc=$?; tally_at_exit $rc; exit $rc' EXIT
+
 pg_install_packages
 pg_build_install
 pg_workspace
@@ -28,26 +40,31 @@ rm -rf "$WORK/src/results" "$WORK/src/tmp_check" "$WORK/src/regression."*
 chown -R postgres: "$WORK/src"
 
 pg_start_cluster
-passed=0 failed=0
 
+# Every run is bounded in time, far above a healthy one (pg_regress about a
+# minute, the TAP suite about ten): a hang fails the run instead of holding CI.
 log "pg_regress suite"
-if as_pg make -C "$WORK/src" -s installcheck PG_CONFIG="$PG_CONFIG" \
-        PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres; then
+if as_pg timeout 15m make -C "$WORK/src" -s installcheck PG_CONFIG="$PG_CONFIG" \
+        PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres >"$WORK/regress.out" 2>&1; then
     regress_ok=1
 else
     regress_ok=0
-    cat "$WORK/src/regression.diffs" 2>/dev/null | head -200 || true
 fi
+cat "$WORK/regress.out"
+[ "$regress_ok" = 1 ] || cat "$WORK/src/regression.diffs" 2>/dev/null | head -200 || true
 n=$(ls "$WORK"/src/sql/*.sql | wc -l)
-# pg_regress prints "test NAME ... FAILED" up to 15, "not ok N - NAME" from 16.
-f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+' "$WORK/src/regression.out" 2>/dev/null || true)
-f=${f:-0}
-passed=$((passed + n - f)); failed=$((failed + f))
+# pg_regress prints "test NAME ... ok|FAILED" up to 15, "ok|not ok N - NAME"
+# from 16.  A test that never ran (pg_regress aborted) is a failure too.
+f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+' "$WORK/regress.out" || true)
+p=$(grep -cE '\.\.\. ok|^ok [0-9]+' "$WORK/regress.out" || true)
+f=${f:-0} p=${p:-0}
+[ $((p + f)) -ge "$n" ] || { echo "not ok - pg_regress ran $((p + f)) of $n tests"; f=$((n - p)); }
+passed=$((passed + p)); failed=$((failed + f))
 [ "$regress_ok" = 1 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
 pg_stop_cluster
 
 log "TAP suite"
-if as_pg make -C "$WORK/src" -s tapcheck PG_CONFIG="$PG_CONFIG" \
+if as_pg timeout 45m make -C "$WORK/src" -s tapcheck PG_CONFIG="$PG_CONFIG" \
         PROVE_FLAGS='-v' >"$WORK/tap.out" 2>&1; then
     tap_ok=1
 else
@@ -59,6 +76,11 @@ t_skip=$(grep -cE '^ok [0-9]+ # skip' "$WORK/tap.out" || true)
 t_pass=$(($(grep -cE '^ok [0-9]+' "$WORK/tap.out" || true) - t_skip))
 t_fail=$(grep -cE '^not ok [0-9]+' "$WORK/tap.out" || true)
 passed=$((passed + t_pass)); failed=$((failed + t_fail)); skipped=$t_skip
+# A file that died before its plan was done ran fewer checks than it has:
+# prove says "No plan found" (done_testing() never reached) or "Bad plan".
+t_died=$(grep -cE 'No plan found in TAP output|Bad plan\.' "$WORK/tap.out" || true)
+[ "${t_died:-0}" -eq 0 ] || echo "not ok - $t_died TAP files stopped before their last check"
+failed=$((failed + ${t_died:-0}))
 # A whole file skipped (what it tests is not installed here): prove prints
 # "test/t/NAME.pl .. skipped: why".
 mapfile -t skipped_files < <(sed -nE 's|^test/(t/[^ ]+\.pl) \.+ skipped: (.*)$|\1: \2|p' "$WORK/tap.out")
@@ -96,5 +118,6 @@ passed=$((passed + p_pass)); failed=$((failed + p_fail))
 echo
 for f in "${skipped_files[@]}"; do echo "skipped test file: $f"; done
 echo "skipped: $skipped checks that PostgreSQL $PG_MAJOR has nothing for, ${#skipped_files[@]} test files"
+tallied=1
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -142,6 +142,7 @@ pg_cleanup() {
         fi
         [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
     fi
+    [ -z "${PG_EXIT_HOOK:-}" ] || "$PG_EXIT_HOOK" "$rc"
     exit $rc
 }
 
