@@ -2,6 +2,7 @@
 -- a database owner who created it before a superuser installs the
 -- extension would otherwise own the schema of a superuser's extension.
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 CREATE ROLE squatter LOGIN;
 CREATE DATABASE squat_db OWNER squatter;
 \c squat_db
