@@ -338,7 +338,11 @@ bool pool_has_room(const QueueEntry &me)
     }
     int others = std::max(0, bg_procs - pw_procs - guard_workers);
     target = std::max(0, std::min(target, max_worker_processes - others - 1));
-    int free_parallel = server_pool() - running_pw - held;
+    /* PostgreSQL admits a registration while all the registered parallel
+     * workers number fewer than the registering session's own setting: a
+     * session that lowered it sees room only below its own value. */
+    int free_parallel = std::min(server_pool(), session_max_parallel_workers_setting()) -
+                        running_pw - held;
     int free_slots = max_worker_processes - used_slots - held - starting;
     return free_parallel >= target && free_slots >= target + 1;
 }
