@@ -55,36 +55,16 @@ use Time::HiRes qw(time usleep);
 my $node = guard_node(
 	'reservations',
 	conf => [
-		"shared_preload_libraries = 'parallel_guard'",
-		'max_parallel_workers = 8',
-		'max_worker_processes = 16',
-		'max_parallel_workers_per_gather = 8',
-		'max_parallel_maintenance_workers = 4',
+		@RESERVATION_POOL,
 		'max_connections = 60',
 		'restart_after_crash = on',
 		"parallel_guard.queue_timeout = '60s'",
 	],
 	tables => [ [ 'big', 100000 ], [ 'wide', 100000 ], [ 'b2', 100000 ] ]);
 
+holder_fixture($node);
 $node->safe_psql('postgres', <<'SQL');
 ALTER TABLE wide SET (parallel_workers = 6);
-CREATE TABLE stop (tag text);
--- One row per page, so that each of the 5 participants of a scan blocks on
--- its own row and every parallel worker stays alive until released.
-CREATE TABLE blocks (k int, pad text) WITH (fillfactor = 10, parallel_workers = 4);
-INSERT INTO blocks SELECT g, repeat('x', 600) FROM generate_series(1, 16) g;
-VACUUM ANALYZE blocks;
--- (Its look at stop must not itself plan a parallel scan in the leader.)
-CREATE FUNCTION hold(t text) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE
-SET max_parallel_workers_per_gather = 0 AS $$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  WHILE NOT EXISTS (SELECT 1 FROM stop WHERE tag = t)
-        AND clock_timestamp() < t0 + interval '90 s' LOOP
-    PERFORM pg_sleep(0.01);
-  END LOOP;
-  RETURN true;
-END $$;
 -- Tables for parallel VACUUM: 5 indexes (the leader takes one, 4 workers).
 DO $$
 DECLARE c text;
@@ -176,24 +156,10 @@ sub start_holder
 {
 	my ($label) = @_;
 	my $tag = 'h' . ++$hold_round;
-	my $s = session("holder $tag");
-	my $n = $s->start("SELECT count(*) FROM blocks WHERE hold('$tag')");
-	my $pid = $s->pid;
-	ok( $ctl->poll(
-			"SELECT count(*) FROM pg_stat_activity WHERE leader_pid = $pid "
-			  . "AND backend_type = 'parallel worker'",
-			'4', 30),
-		"$label: the holder's 4 parallel workers run");
-	return [ $s, $n, $tag ];
+	return GuardTap::start_holder($ctl, session("holder $tag"), $tag, $label);
 }
 
-sub release
-{
-	my ($h) = @_;
-	$ctl->query("INSERT INTO stop VALUES ('$h->[2]')");
-	my $r = $h->[0]->result($h->[1]);
-	return $r->{sqlstate} eq '00000';
-}
+sub release { return release_holder($ctl, $_[0]) }
 
 # Starts a guarded run of target 6 on wide and waits until it is waiting at
 # the head with $reserved workers reserved.

@@ -29,31 +29,14 @@ use Time::HiRes qw(time usleep);
 my $node = guard_node(
 	'reservation_limits',
 	conf => [
-		"shared_preload_libraries = 'parallel_guard'",
-		'max_parallel_workers = 8',
-		'max_worker_processes = 16',
-		'max_parallel_workers_per_gather = 8',
-		'max_parallel_maintenance_workers = 4',
+		@RESERVATION_POOL,
 		"parallel_guard.queue_timeout = '30s'",
 	],
 	tables => [ [ 'big', 100000 ] ]);
 
+holder_fixture($node);
 $node->safe_psql('postgres', <<'SQL');
 ALTER TABLE big SET (parallel_workers = 15);
-CREATE TABLE stop (tag text);
-CREATE TABLE blocks (k int, pad text) WITH (fillfactor = 10, parallel_workers = 4);
-INSERT INTO blocks SELECT g, repeat('x', 600) FROM generate_series(1, 16) g;
-VACUUM ANALYZE blocks;
-CREATE FUNCTION hold(t text) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE
-SET max_parallel_workers_per_gather = 0 AS $$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-  WHILE NOT EXISTS (SELECT 1 FROM stop WHERE tag = t)
-        AND clock_timestamp() < t0 + interval '60 s' LOOP
-    PERFORM pg_sleep(0.01);
-  END LOOP;
-  RETURN true;
-END $$;
 CREATE FUNCTION boom(k int) RETURNS int LANGUAGE plpgsql IMMUTABLE
 SET max_parallel_workers = 6 AS $$
 BEGIN
@@ -77,22 +60,10 @@ sub start_holder
 {
 	my ($label) = @_;
 	my $tag = 'h' . ++$hold_round;
-	my $s = session("holder $tag");
-	my $n = $s->start("SELECT count(*) FROM blocks WHERE hold('$tag')");
-	ok( $ctl->poll(
-			"SELECT count(*) FROM pg_stat_activity WHERE leader_pid = " . $s->pid
-			  . " AND backend_type = 'parallel worker'",
-			'4', 30),
-		"$label: the holder's 4 parallel workers run");
-	return [ $s, $n, $tag ];
+	return GuardTap::start_holder($ctl, session("holder $tag"), $tag, $label);
 }
 
-sub release
-{
-	my ($h) = @_;
-	$ctl->query("INSERT INTO stop VALUES ('$h->[2]')");
-	return $h->[0]->result($h->[1])->{sqlstate} eq '00000';
-}
+sub release { return release_holder($ctl, $_[0]) }
 
 sub probe
 {

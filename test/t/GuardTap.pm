@@ -29,7 +29,8 @@ our @EXPORT = qw(
   log_offset log_since wait_log
   parse_attempts parse_runs notices
   poll_until batch_role stop_process
-  $GUARD_SETTINGS $LEFTOVER_SQL
+  holder_fixture release_holder
+  $GUARD_SETTINGS $LEFTOVER_SQL @RESERVATION_POOL
 );
 
 # Upper bound of every wait, in seconds.
@@ -39,6 +40,16 @@ our $WAIT = 60;
 our $GUARD_SETTINGS = 'SET parallel_setup_cost = 0; '
   . 'SET parallel_tuple_cost = 0; '
   . 'SET min_parallel_table_scan_size = 0;';
+
+# The server of the reservation tests: the library preloaded (queue and
+# reservations), a pool of 8 parallel workers in 16 worker slots, and
+# Gathers and index builds that may plan all 8 or 4.
+our @RESERVATION_POOL = (
+	"shared_preload_libraries = 'parallel_guard'",
+	'max_parallel_workers = 8',
+	'max_worker_processes = 16',
+	'max_parallel_workers_per_gather = 8',
+	'max_parallel_maintenance_workers = 4');
 
 # What must be gone after every interrupted call.
 our $LEFTOVER_SQL = "SELECT count(*) FROM pg_stat_activity "
@@ -78,6 +89,57 @@ sub make_table
 		"ALTER TABLE $name SET (parallel_workers = 4)");
 	$node->safe_psql('postgres', "VACUUM ANALYZE $name");
 	return;
+}
+
+# holder_fixture($node): what a "holder" needs, an ordinary query whose 4
+# parallel workers stay alive until the test lets them go: a table stop and
+# a table blocks of one row per page, so that each of the 5 participants of
+# a scan blocks on its own row in hold(tag) until stop has the tag (90 s at
+# most).  hold() looks at stop without a parallel scan of its own.
+sub holder_fixture
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', <<'SQL');
+CREATE TABLE stop (tag text);
+CREATE TABLE blocks (k int, pad text) WITH (fillfactor = 10, parallel_workers = 4);
+INSERT INTO blocks SELECT g, repeat('x', 600) FROM generate_series(1, 16) g;
+VACUUM ANALYZE blocks;
+CREATE FUNCTION hold(t text) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE
+SET max_parallel_workers_per_gather = 0 AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  WHILE NOT EXISTS (SELECT 1 FROM stop WHERE tag = t)
+        AND clock_timestamp() < t0 + interval '90 s' LOOP
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN true;
+END $$;
+SQL
+	return;
+}
+
+# start_holder($ctl, $s, $tag, $label): starts the holder query in session
+# $s and checks (from $ctl) that its 4 parallel workers run; returns
+# [session, statement number, tag] for release_holder().
+sub start_holder
+{
+	my ($ctl, $s, $tag, $label) = @_;
+	my $n = $s->start("SELECT count(*) FROM blocks WHERE hold('$tag')");
+	ok( $ctl->poll(
+			"SELECT count(*) FROM pg_stat_activity WHERE leader_pid = " . $s->pid
+			  . " AND backend_type = 'parallel worker'",
+			'4', 30),
+		"$label: the holder's 4 parallel workers run");
+	return [ $s, $n, $tag ];
+}
+
+# release_holder($ctl, $h): lets the holder end; returns whether it did.
+sub release_holder
+{
+	my ($ctl, $h) = @_;
+	$ctl->query("INSERT INTO stop VALUES ('$h->[2]')");
+	my $r = $h->[0]->result($h->[1]);
+	return $r->{sqlstate} eq '00000';
 }
 
 # batch_role($node, $role, $db, @tables): a login role that may call run()
