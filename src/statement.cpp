@@ -142,7 +142,7 @@ bool creates_if_not_exists(const GuardedStatement &st)
 void check_new_index(const IndexStmt *stmt)
 {
     if (stmt->idxname == nullptr || !stmt->if_not_exists)
-        return; /* a generated name never collides */
+        return; /* a generated name never collides; without IF NOT EXISTS the statement checks */
     Oid table = RangeVarGetRelid(stmt->relation, NoLock, true);
     if (!OidIsValid(table))
         return; /* the statement itself reports the missing table */
