@@ -217,6 +217,16 @@ void sleep_ms(long ms)
                                   spec.retries)));
     err->elevel = ERROR; /* a worker's FATAL ends the worker, not us */
     if (err->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN) {
+        /*
+         * A server shutdown signals this backend right after (or before) its
+         * worker.  Let that signal end us as it ends a plain statement (FATAL
+         * 57P01), rather than reach the client after an ERROR of ours: the
+         * worker needs far longer to die and tell us than the postmaster
+         * needs to signal us, so a short wait suffices.  A worker terminated
+         * on its own (pg_terminate_backend) costs the caller these 20 ms.
+         */
+        CHECK_FOR_INTERRUPTS();
+        sleep_ms(20);
         /* 57P01 would tell connection pools that *our* connection died. */
         err->sqlerrcode = ERRCODE_QUERY_CANCELED;
         err->detail = psprintf("The parallel_guard background worker (PID %d) was terminated: %s",

@@ -50,7 +50,7 @@ if as_pg timeout 15m make -C "$WORK/src" -s installcheck PG_CONFIG="$PG_CONFIG" 
 else
     regress_ok=0
 fi
-cat "$WORK/regress.out"
+cat "$WORK/regress.out" 2>/dev/null
 [ "$regress_ok" = 1 ] || cat "$WORK/src/regression.diffs" 2>/dev/null | head -200 || true
 n=$(ls "$WORK"/src/sql/*.sql | wc -l)
 # pg_regress prints "test NAME ... ok|FAILED" up to 15, "ok|not ok N - NAME"
@@ -70,7 +70,7 @@ if as_pg timeout 45m make -C "$WORK/src" -s tapcheck PG_CONFIG="$PG_CONFIG" \
 else
     tap_ok=0
 fi
-cat "$WORK/tap.out"
+cat "$WORK/tap.out" 2>/dev/null
 # A skipped check (one the server version has nothing for) is no pass.
 t_skip=$(grep -cE '^ok [0-9]+ # skip' "$WORK/tap.out" || true)
 t_pass=$(($(grep -cE '^ok [0-9]+' "$WORK/tap.out" || true) - t_skip))
@@ -108,7 +108,7 @@ if bash "$REPO/test/package_check.sh" >"$WORK/package.out" 2>&1; then
 else
     pkg_ok=0
 fi
-cat "$WORK/package.out"
+cat "$WORK/package.out" 2>/dev/null
 p_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/package.out" | tail -n 1)
 p_pass=$(echo "${p_line:-0 passed, 0 failed}" | awk '{print $1}')
 p_fail=$(echo "${p_line:-0 passed, 0 failed}" | awk '{print $3}')
@@ -116,6 +116,14 @@ passed=$((passed + p_pass)); failed=$((failed + p_fail))
 [ "$pkg_ok" = 1 ] || [ "$p_fail" -gt 0 ] || failed=$((failed + 1))
 
 echo
+# Which checks failed, named at the end where a truncated CI log still
+# shows them: "failed check: FILE: NAME" (a TAP file's name is the last
+# "test/t/FILE.pl ..." line prove printed before the check).
+{
+    sed -nE 's/^test ([^ ]+) +\.\.\. FAILED.*/sql\/\1/p; s/^not ok [0-9]+ +- +([^ ]+).*/sql\/\1/p' "$WORK/regress.out" 2>/dev/null
+    awk '/^test\/t\/[^ ]+\.pl \.+/ { file = $1 } /^not ok [0-9]+/ { sub(/^not ok [0-9]+ - /, ""); print file ": " $0 } /No plan found in TAP output|Bad plan\./ { print file ": stopped before its last check" }' "$WORK/tap.out" 2>/dev/null
+    sed -nE 's/^not ok +(.*)$/test\/package_check.sh: \1/p' "$WORK/package.out" 2>/dev/null
+} | sed 's/^/failed check: /'
 for f in "${skipped_files[@]}"; do echo "skipped test file: $f"; done
 echo "skipped: $skipped checks that PostgreSQL $PG_MAJOR has nothing for, ${#skipped_files[@]} test files"
 tallied=1

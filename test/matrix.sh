@@ -184,7 +184,7 @@ copy_tree() {
 fmt_time() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # ---------------------------------------------------------------------------
-total_passed=0 total_failed=0 total_skipped=0 summary=() files_skipped=()
+total_passed=0 total_failed=0 total_skipped=0 summary=() files_skipped=() failed_checks=()
 matrix_start=$SECONDS
 for v in "${VERSIONS[@]}"; do
     suite=$(suite_of "$v")
@@ -214,6 +214,7 @@ for v in "${VERSIONS[@]}"; do
         fi
         s=$(grep -E '^skipped: [0-9]+ ' "$out" | tail -n 1 | awk '{print $2}'); s=${s:-0}
         mapfile -t skipped_files < <(sed -n 's/^skipped test file: /  skipped on '"$v"': /p' "$out")
+        mapfile -t -O "${#failed_checks[@]}" failed_checks < <(sed -n 's/^failed check: /  failed on '"$v"': /p' "$out")
         # A non-zero exit that its own count does not show is one failure more.
         [ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || f=$((f + 1))
     else
@@ -233,5 +234,6 @@ echo "matrix: ${VERSIONS[*]}, logs in $LOG_DIR, $(fmt_time $((SECONDS - matrix_s
 printf '%s\n' "${summary[@]}"
 echo "skipped: $total_skipped checks that a version has nothing for, ${#files_skipped[@]} test files"
 ((${#files_skipped[@]})) && printf '%s\n' "${files_skipped[@]}"
+((${#failed_checks[@]})) && { echo "failed checks:"; printf '%s\n' "${failed_checks[@]}"; }
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]

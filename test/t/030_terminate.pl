@@ -9,7 +9,10 @@
 #  - of the guard's own worker (backend_type 'parallel_guard') while its
 #    statement runs, and before its verdict while it waits for a lock: the
 #    caller gets an ERROR at once (no hang, its session survives), and
-#    nothing is left.
+#    nothing is left;
+#  - of the guard's worker and, 5 ms later, of its caller (the order of a
+#    fast shutdown): the caller ends with FATAL 57P01 alone, as a plain
+#    statement's session does, and nothing is left.
 
 use strict;
 use warnings;
@@ -162,6 +165,31 @@ sub start_call
 	is("$one->{sqlstate}|$one->{out}", '00000|1', "$label: the caller's session still runs SELECT 1");
 	nothing_left($label, 't_wlock', $wpid);
 	$caller->quit;
+}
+
+# --- the worker terminated, then its caller 5 ms later -----------------------
+# A server shutdown (pg_ctl stop/restart -m fast) signals every backend, the
+# guard's worker first or its caller first, a moment apart.  The caller must
+# end as a plain statement's session ends (FATAL 57P01, "terminating
+# connection due to administrator command"), not with an ERROR of
+# parallel_guard's first: the worker's death reaches the caller sooner than
+# 5 ms on an idle machine, so before the fix the client got that ERROR.
+for my $i (1 .. 3)
+{
+	my $label = "worker, then caller 5 ms later ($i)";
+	my ($caller, $n, $wpid, $lv) = start_call("t_order_$i", $SLOW, '4, 2, 1', 1);
+	is($lv, '4|met', "$label: target met, the statement runs");
+	my $cpid = $caller->pid;
+	$ctl->query("DO \$\$BEGIN PERFORM pg_terminate_backend($wpid); PERFORM pg_sleep(0.005); "
+		  . "PERFORM pg_terminate_backend($cpid); END\$\$");
+	my $end = $caller->wait_exit;
+	ok(defined $end, "$label: the caller's connection ends");
+	my $err = $end ? $end->{err} : '';
+	like($err, qr/FATAL:\s+(?:57P01: )?terminating connection due to administrator command/,
+		"$label: the caller ends with FATAL 57P01, as a plain statement's session does");
+	unlike($err, qr/^(?:psql:\S+ )?ERROR:/m, "$label: no ERROR of parallel_guard reached the client first")
+	  or diag($err);
+	nothing_left($label, "t_order_$i", $wpid);
 }
 
 $ctl->quit;
