@@ -74,3 +74,35 @@ SELECT achieved_workers, attempts, target_met, planned_workers FROM parallel_gua
 RESET max_parallel_workers;
 RESET max_parallel_maintenance_workers;
 RESET maintenance_work_mem;
+-- REFRESH MATERIALIZED VIEW (not CONCURRENTLY) fills a new heap, then
+-- rebuilds each index of the view, each rebuild a launch of its own.  The
+-- view's query plans 2 workers (its table's parallel_workers) and gets 2;
+-- the rebuild of rf_mv_k plans 4 (the view's parallel_workers) and gets 2
+-- (max_parallel_workers 2): short, retried, not plan-limited at 2.
+CREATE TABLE rf_src AS SELECT g AS k, g % 1000 AS v FROM generate_series(1, 100000) AS g;
+ALTER TABLE rf_src SET (parallel_workers = 2);
+ANALYZE rf_src;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+CREATE MATERIALIZED VIEW rf_mv WITH (parallel_workers = 4) AS SELECT k, v FROM rf_src WHERE v >= 0;
+CREATE INDEX rf_mv_k ON rf_mv (k);
+SET max_parallel_workers = 2;
+SET maintenance_work_mem = '256MB';
+-- explain() lists the rebuild too (max_parallel_maintenance_workers raised
+-- to target for it, as run() raises it).
+SELECT * FROM parallel_guard.explain('REFRESH MATERIALIZED VIEW rf_mv', 4);
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count FROM parallel_guard.run(
+  'REFRESH MATERIALIZED VIEW rf_mv', target => 4, min => 2, retries => 2, delay => '0');
+SELECT attempt, node, planned, launches, fewest_launched FROM parallel_guard.history_launches
+  WHERE run_id = (SELECT max(run_id) FROM parallel_guard.history) ORDER BY attempt, node;
+-- With the whole pool, both get 4 of 4 (the query's 2 of 2): plan-limited at
+-- 2 on the first attempt, the view refreshed.
+RESET max_parallel_workers;
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count FROM parallel_guard.run(
+  'REFRESH MATERIALIZED VIEW rf_mv', target => 4, min => 2, retries => 2, delay => '0');
+SELECT node, planned, launches, fewest_launched FROM parallel_guard.history_launches
+  WHERE run_id = (SELECT max(run_id) FROM parallel_guard.history) ORDER BY node;
+SELECT count(*) AS rf_rows FROM rf_mv;
+RESET maintenance_work_mem;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;

@@ -216,9 +216,24 @@ void explain_statement(void *p)
         table_close(rel, NoLock);
         AcquireRewriteLocks(query, true, false);
         explain_query(a->e, query, a->sql);
-        if (rs->concurrent)
+        if (rs->concurrent) {
             add_row(a->e, "further queries of REFRESH ... CONCURRENTLY", -1, "gather",
                     "when they run");
+            break;
+        }
+        /* Then each index of the view is rebuilt on the new data: planned
+         * here on the view's present size, which the refresh may change. */
+        rel = table_open(mv, NoLock);
+        List *indexes = RelationGetIndexList(rel);
+        table_close(rel, NoLock);
+        ListCell *lc;
+        foreach (lc, indexes) {
+            Oid table;
+            int planned = index_build_workers(lfirst_oid(lc), &table);
+            if (planned > 0)
+                add_row(a->e, psprintf("index rebuild of %s", get_rel_name(lfirst_oid(lc))),
+                        planned, "registrations", "once, after the new data");
+        }
         break;
     }
     default: {
@@ -259,10 +274,10 @@ Datum explain_sql_function(FunctionCallInfo fcinfo)
     ExplainArgs args = {&e, st, sql};
     ErrorData *edata = nullptr;
     int nest = NewGUCNestLevel();
-    if (is_index_build(st.kind))
+    if (is_index_build(st.kind) || st.kind == StatementKind::RefreshMatView)
         raise_setting("max_parallel_maintenance_workers", max_parallel_maintenance_workers,
                       target);
-    else
+    if (!is_index_build(st.kind))
         raise_setting("max_parallel_workers_per_gather", max_parallel_workers_per_gather, target);
 
     bool ok = pg_try_rolled_back(explain_statement, &args, &edata);

@@ -334,10 +334,10 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     /* The statement gets at least target workers to plan with. */
     spec.per_gather = -1;
     spec.maintenance = -1;
-    if (is_index_build(st.kind)) {
-        if (max_parallel_maintenance_workers < spec.target)
-            spec.maintenance = spec.target;
-    } else if (max_parallel_workers_per_gather < spec.target)
+    bool builds = is_index_build(st.kind) || st.kind == StatementKind::RefreshMatView;
+    if (builds && max_parallel_maintenance_workers < spec.target)
+        spec.maintenance = spec.target; /* REFRESH rebuilds the view's indexes */
+    if (!is_index_build(st.kind) && max_parallel_workers_per_gather < spec.target)
         spec.per_gather = spec.target;
     check_settings(spec);
     warn_about_transaction();

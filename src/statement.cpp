@@ -16,6 +16,10 @@
 #include "boundary.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_index.h"
+#include "utils/fmgroids.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "parser/analyze.h"
@@ -464,6 +468,27 @@ void check_target_relation(const GuardedStatement &st)
  * CREATE INDEX can build (every partition of a partitioned table; read
  * without a lock, so partitions attached meanwhile fall within kMinSites).
  */
+namespace {
+
+/* The indexes of a relation, counted in pg_index (the relation itself is
+ * not locked here: the worker's REFRESH locks it). */
+int index_count(Oid table)
+{
+    Relation pg_index = table_open(IndexRelationId, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(table));
+    SysScanDesc scan = systable_beginscan(pg_index, IndexIndrelidIndexId, true, nullptr, 1, &key);
+    int n = 0;
+    while (HeapTupleIsValid(systable_getnext(scan)))
+        n++;
+    systable_endscan(scan);
+    table_close(pg_index, AccessShareLock);
+    return n;
+}
+
+} // namespace
+
 int launch_site_room(const GuardedStatement &st)
 {
     int builds = 0;
@@ -471,6 +496,12 @@ int launch_site_room(const GuardedStatement &st)
         Oid table = RangeVarGetRelid(castNode(IndexStmt, st.raw->stmt)->relation, NoLock, true);
         if (OidIsValid(table))
             builds = list_length(find_all_inheritors(table, NoLock, nullptr));
+    } else if (st.kind == StatementKind::RefreshMatView) {
+        /* Each index of the view is rebuilt after the swap. */
+        Oid view = RangeVarGetRelid(castNode(RefreshMatViewStmt, st.raw->stmt)->relation,
+                                    NoLock, true);
+        if (OidIsValid(view))
+            builds = index_count(view);
     }
     return kMinSites + builds;
 }

@@ -33,9 +33,12 @@
 
 extern "C" {
 #include "access/parallel.h"
+#include "access/table.h"
+#include "catalog/index.h"
 #include "catalog/objectaccess.h"
 #include "common/hashfn.h"
 #include "executor/execParallel.h"
+#include "optimizer/plancat.h"
 }
 
 /* What PostgreSQL calls: C linkage, each a tiny guard around its C++ twin. */
@@ -44,6 +47,7 @@ static void guard_executor_start(QueryDesc *qd, int eflags);
 static void guard_executor_end(QueryDesc *qd);
 static void guard_object_access(ObjectAccessType access, Oid class_id, Oid object_id,
                                 int sub_id, void *arg);
+static void guard_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel);
 static TupleTableSlot *guard_gather_call(PlanState *ps);
 static TupleTableSlot *guard_child_first_call(PlanState *ps);
 }
@@ -62,6 +66,9 @@ int queries_seen = 1; /* query 1 is the statement's own */
 ExecutorStart_hook_type prev_executor_start = nullptr;
 ExecutorEnd_hook_type prev_executor_end = nullptr;
 object_access_hook_type prev_object_access = nullptr;
+get_relation_info_hook_type prev_relation_info = nullptr;
+Oid rebuild_seen = InvalidOid;   /* the index rebuild last published */
+bool probing_rebuild = false;    /* our own plan_create_index_workers() call */
 
 /* ---- publishing launch sites (under the segment's spinlock, no calls) ---- */
 
@@ -465,6 +472,47 @@ void object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub
         index_created(object_id);
 }
 
+/*
+ * REFRESH MATERIALIZED VIEW (not CONCURRENTLY) fills a new heap, swaps it
+ * in and rebuilds each index of the view (finish_heap_swap() ->
+ * reindex_relation() -> index_build()): each rebuild that plans workers is
+ * a launch.  No hook marks a rebuild, but index_build() (or the access
+ * method, as pgvector's do) asks plan_create_index_workers() for its plan,
+ * which builds the view's RelOptInfo: this hook sees that call while
+ * PostgreSQL marks the view as being reindexed.  The index being rebuilt
+ * is the first of the view's indexes, in reindex_relation()'s order (OID
+ * order, RelationGetIndexList()), that ReindexIsProcessingIndex() still
+ * reports: those before it are done, those after it are pending.  A
+ * rebuild that plans no workers launches nothing and is no site.
+ */
+void relation_info(Oid relid)
+{
+    if (!statement_running || statement_kind != StatementKind::RefreshMatView ||
+        probing_rebuild || !ReindexIsProcessingHeap(relid))
+        return;
+    Relation heap = table_open(relid, NoLock); /* locked by the REFRESH */
+    List *indexes = RelationGetIndexList(heap);
+    table_close(heap, NoLock);
+    Oid index = InvalidOid;
+    ListCell *lc;
+    foreach (lc, indexes) {
+        if (ReindexIsProcessingIndex(lfirst_oid(lc))) {
+            index = lfirst_oid(lc);
+            break;
+        }
+    }
+    if (!OidIsValid(index) || index == rebuild_seen)
+        return;
+    rebuild_seen = index;
+    Oid table;
+    probing_rebuild = true;
+    int planned = index_build_workers(index, &table);
+    probing_rebuild = false;
+    if (planned > 0)
+        (void) add_site(SiteKind::IndexBuild, 1, -1, planned, 0,
+                        psprintf("index rebuild of %s", get_rel_name(index)), false);
+}
+
 /* ---- the attempt ---- */
 
 void set_state(WorkerState state, uint64 rows)
@@ -569,6 +617,8 @@ const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
     ExecutorEnd_hook = guard_executor_end;
     prev_object_access = object_access_hook;
     object_access_hook = guard_object_access;
+    prev_relation_info = get_relation_info_hook;
+    get_relation_info_hook = guard_relation_info;
 
     *toc_out = toc;
     return static_cast<const char *>(shm_toc_lookup(toc, kKeySql, false));
@@ -632,6 +682,13 @@ static void guard_object_access(ObjectAccessType access, Oid class_id, Oid objec
                                 int sub_id, void *arg)
 {
     cpp_call([&] { object_access(access, class_id, object_id, sub_id, arg); });
+}
+
+static void guard_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
+{
+    if (prev_relation_info)
+        prev_relation_info(root, relid, inhparent, rel);
+    cpp_call([&] { relation_info(relid); });
 }
 
 static TupleTableSlot *guard_gather_call(PlanState *ps)
