@@ -12,8 +12,18 @@
  *    each rescan (ExecGather() launches when `initialized` is false): its
  *    ExecProcNodeReal is wrapped after ExecutorStart, for plans with
  *    parallelModeNeeded only;
- *  - CREATE INDEX, REINDEX and ALTER TABLE (parallel btree builds) and
- *    VACUUM (parallel index vacuuming), around the whole utility statement,
+ *    The InitPlans whose values the Gather sends to its workers are
+ *    evaluated first (as ExecInitParallelPlan() would, just after): one
+ *    can take seconds, and the reservations are read when the workers are
+ *    about to be registered, not before;
+ *  - every index build that may launch workers (CREATE INDEX, REINDEX,
+ *    ALTER TABLE, CLUSTER, REPACK, VACUUM FULL, the index rebuilds of
+ *    REFRESH MATERIALIZED VIEW, pgvector's builds): each asks
+ *    plan_create_index_workers() for its plan just before it launches,
+ *    which builds the table's RelOptInfo; get_relation_info_hook sees that
+ *    call (a planner state with no join tree) and caps from there to the
+ *    end of the utility statement, read again at the next build;
+ *  - VACUUM (parallel index vacuuming), around the whole utility statement,
  *    with the reservations seen at its start.
  * A launch inside one that is already capped keeps the outer cap.
  * A query without a parallel plan costs one flag test; a launch while
@@ -47,12 +57,18 @@
 
 #include <algorithm>
 
+extern "C" {
+#include "executor/nodeSubplan.h"
+#include "optimizer/plancat.h"
+}
+
 namespace pg_guard {
 
 namespace {
 
 ExecutorStart_hook_type prev_executor_start = nullptr;
 ProcessUtility_hook_type prev_process_utility = nullptr;
+get_relation_info_hook_type prev_relation_info = nullptr;
 
 /* ExecGather and ExecGatherMerge (static in nodeGather*.c), as found in the
  * first node of each kind; a node wrapped by someone else is left alone. */
@@ -62,6 +78,7 @@ ExecProcNodeMtd gather_merge_real = nullptr;
 int serving_caller_procno = -1;
 bool capping = false; /* max_parallel_workers is lowered now */
 int cap_reserved = 0; /* by this many */
+bool build_capping = false; /* ... by an index build's cap, until its statement ends */
 
 /* max_parallel_workers as SET, SHOW and the GUC stack see it (the setting's
  * record points here once redirected); the server's variable follows it. */
@@ -93,6 +110,7 @@ void begin_cap(int reserved)
 void end_cap()
 {
     capping = false;
+    build_capping = false;
     cap_reserved = 0;
     max_parallel_workers = session_value();
 }
@@ -191,12 +209,17 @@ TupleTableSlot *guard_launch(PlanState *ps, ExecProcNodeMtd real, int planned,
 
 /* A Gather's or Gather Merge's call: a launch when it is not initialized. */
 TupleTableSlot *capped_launch(PlanState *ps, ExecProcNodeMtd real, bool initialized, int planned,
-                              const int *launched)
+                              const int *launched, Bitmapset *init_params)
 {
     if (initialized || planned <= 0 || !ps->state->es_use_parallel_mode)
         return real(ps);
     if (serving_caller_procno >= 0)
         return guard_launch(ps, real, planned, launched);
+    /* The InitPlans the launch sends first (ExecInitParallelPlan() and
+     * ExecParallelReinitialize() find them evaluated, as after a rescan
+     * that did not change them). */
+    if (init_params != nullptr)
+        ExecSetParamPlanMulti(init_params, GetPerTupleExprContext(ps->state));
     int reserved = reserved_to_leave_free();
     if (reserved <= 0)
         return real(ps);
@@ -206,15 +229,17 @@ TupleTableSlot *capped_launch(PlanState *ps, ExecProcNodeMtd real, bool initiali
 TupleTableSlot *capped_gather(PlanState *ps)
 {
     auto *node = castNode(GatherState, ps);
-    return capped_launch(ps, gather_real, node->initialized,
-                         castNode(Gather, ps->plan)->num_workers, &node->nworkers_launched);
+    const Gather *plan = castNode(Gather, ps->plan);
+    return capped_launch(ps, gather_real, node->initialized, plan->num_workers,
+                         &node->nworkers_launched, plan->initParam);
 }
 
 TupleTableSlot *capped_gather_merge(PlanState *ps)
 {
     auto *node = castNode(GatherMergeState, ps);
-    return capped_launch(ps, gather_merge_real, node->initialized,
-                         castNode(GatherMerge, ps->plan)->num_workers, &node->nworkers_launched);
+    const GatherMerge *plan = castNode(GatherMerge, ps->plan);
+    return capped_launch(ps, gather_merge_real, node->initialized, plan->num_workers,
+                         &node->nworkers_launched, plan->initParam);
 }
 
 void wrap(PlanState *ps, ExecProcNodeMtd *real, ExecProcNodeMtd wrapper)
@@ -249,11 +274,46 @@ void reservation_executor_start(QueryDesc *qd, int eflags)
     wrap_launch_points(qd->planstate, nullptr);
 }
 
+/* Parallel index vacuuming has no planner call to catch: capped whole. */
 bool launches_in_utility(const Node *stmt)
 {
-    if (IsA(stmt, IndexStmt) || IsA(stmt, ReindexStmt) || IsA(stmt, AlterTableStmt))
-        return true;
     return IsA(stmt, VacuumStmt) && castNode(VacuumStmt, const_cast<Node *>(stmt))->is_vacuumcmd;
+}
+
+/*
+ * plan_create_index_workers() (and plan_cluster_use_sort(), which CLUSTER
+ * asks first) plan a Query they make up, with no join tree: every parsed
+ * query has one.  From here the build is about to launch: read the
+ * reservations now, again at each build.
+ */
+void reservation_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
+{
+    if (prev_relation_info)
+        prev_relation_info(root, relid, inhparent, rel);
+    if (root->parse == nullptr || root->parse->jointree != nullptr || root->query_level != 1 ||
+        (capping && !build_capping))
+        return;
+    if (build_capping)
+        end_cap();
+    int reserved = reserved_to_leave_free();
+    if (reserved > 0) {
+        begin_cap(reserved);
+        build_capping = true;
+    }
+}
+
+/* A build's cap ends with its statement, or with the (sub)transaction its error aborts. */
+void end_build_cap_on_abort(XactEvent event, void *)
+{
+    if (event == XACT_EVENT_ABORT && build_capping)
+        end_cap();
+}
+
+void end_build_cap_on_subabort(SubXactEvent event, SubTransactionId, SubTransactionId,
+                               void *)
+{
+    if (event == SUBXACT_EVENT_ABORT_SUB && build_capping)
+        end_cap();
 }
 
 void call_process_utility(PlannedStmt *pstmt, const char *query, bool read_only_tree,
@@ -273,6 +333,8 @@ void reservation_process_utility(PlannedStmt *pstmt, const char *query, bool rea
     int reserved = launches_in_utility(pstmt->utilityStmt) ? reserved_to_leave_free() : 0;
     if (reserved <= 0) {
         call_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+        if (build_capping)
+            end_cap();
         return;
     }
     begin_cap(reserved);
@@ -331,6 +393,10 @@ void reservation_install_hooks()
     ExecutorStart_hook = reservation_executor_start;
     prev_process_utility = ProcessUtility_hook;
     ProcessUtility_hook = reservation_process_utility;
+    prev_relation_info = get_relation_info_hook;
+    get_relation_info_hook = reservation_relation_info;
+    RegisterXactCallback(end_build_cap_on_abort, nullptr);
+    RegisterSubXactCallback(end_build_cap_on_subabort, nullptr);
 }
 
 void reservation_serve_caller(int caller_procno)

@@ -128,25 +128,14 @@ sub vacuum_launched
 	  : "none ($r->{sqlstate}): $r->{err}";
 }
 
-# The most parallel workers seen (polling pg_stat_activity) while session
-# $s builds an index on slow_key(k).
+# The most parallel workers seen while session $s builds an index on slow_key(k).
 my $idx_round = 0;
 sub index_build_workers
 {
 	my ($s) = @_;
 	$idx_round++;
-	my $n = $s->start("SET maintenance_work_mem = '256MB'; "
+	return most_workers($ctl, $s, "SET maintenance_work_mem = '256MB'; "
 		  . "CREATE INDEX idx_$idx_round ON idx (slow_key(k))");
-	my ($most, $pid) = (0, $s->pid);
-	until ($s->finished($n))
-	{
-		my $w = $ctl->query("SELECT count(*) FROM pg_stat_activity WHERE leader_pid = $pid "
-			  . "AND backend_type = 'parallel worker'");
-		$most = $w if $w > $most;
-		usleep(10_000);
-	}
-	my $r = $s->result($n);
-	return $r->{sqlstate} eq '00000' ? $most : "failed ($r->{sqlstate}): $r->{err}";
 }
 
 my $hold_round = 0;

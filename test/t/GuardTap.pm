@@ -29,7 +29,7 @@ our @EXPORT = qw(
   log_offset log_since wait_log
   parse_attempts parse_runs notices
   poll_until batch_role stop_process
-  holder_fixture release_holder
+  holder_fixture release_holder most_workers
   $GUARD_SETTINGS $LEFTOVER_SQL @RESERVATION_POOL
 );
 
@@ -140,6 +140,26 @@ sub release_holder
 	$ctl->query("INSERT INTO stop VALUES ('$h->[2]')");
 	my $r = $h->[0]->result($h->[1]);
 	return $r->{sqlstate} eq '00000';
+}
+
+# most_workers($ctl, $s, $sql): runs $sql in session $s and returns the most
+# parallel workers of $s seen meanwhile (polled from $ctl every 10 ms), or
+# "failed (SQLSTATE): error" when $sql fails.  For launches that have no
+# count of their own to read (index builds).
+sub most_workers
+{
+	my ($ctl, $s, $sql) = @_;
+	my $n = $s->start($sql);
+	my ($most, $pid) = (0, $s->pid);
+	until ($s->finished($n))
+	{
+		my $w = $ctl->query("SELECT count(*) FROM pg_stat_activity WHERE leader_pid = $pid "
+			  . "AND backend_type = 'parallel worker'");
+		$most = $w if $w > $most;
+		usleep(10_000);
+	}
+	my $r = $s->result($n);
+	return $r->{sqlstate} eq '00000' ? $most : "failed ($r->{sqlstate}): $r->{err}";
 }
 
 # batch_role($node, $role, $db, @tables): a login role that may call run()
