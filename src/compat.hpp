@@ -133,3 +133,38 @@ inline bool find_int_setting(const char *name, struct config_generic **gen,
 #endif
     return true;
 }
+
+/*
+ * 19 replaced get_relation_info_hook (called by get_relation_info() for each
+ * plain relation build_simple_rel() builds) with build_simple_rel_hook(root,
+ * rel, rte), called by build_simple_rel() for every relation it builds.
+ * Before, the extension's own build_simple_rel_hook is called from a
+ * get_relation_info_hook (compat_install_build_simple_rel_hook(), from
+ * _PG_init()): for plain relations, the only ones looked at here, both are
+ * called with the RelOptInfo just built from the catalogs.
+ */
+#if PG_VERSION_NUM < 190000
+extern "C" {
+#include "optimizer/plancat.h"
+}
+typedef void (*build_simple_rel_hook_type)(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte);
+inline build_simple_rel_hook_type build_simple_rel_hook = nullptr;
+inline get_relation_info_hook_type compat_prev_get_relation_info = nullptr;
+inline void compat_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
+{
+    if (compat_prev_get_relation_info)
+        compat_prev_get_relation_info(root, relid, inhparent, rel);
+    if (build_simple_rel_hook)
+        build_simple_rel_hook(root, rel, root->simple_rte_array[rel->relid]);
+}
+inline void compat_install_build_simple_rel_hook()
+{
+    compat_prev_get_relation_info = get_relation_info_hook;
+    get_relation_info_hook = compat_get_relation_info;
+}
+#else
+extern "C" {
+#include "optimizer/pathnode.h"
+}
+inline void compat_install_build_simple_rel_hook() {}
+#endif

@@ -74,6 +74,7 @@ long pg_guard::guard_queue_timeout_ms()
 
 void _PG_init(void)
 {
+    compat_install_build_simple_rel_hook();
     DefineCustomIntVariable(
         "parallel_guard.settle_time",
         "How long to wait for launched parallel workers to join the lock group.",

@@ -20,7 +20,7 @@
  *    ALTER TABLE, CLUSTER, REPACK, VACUUM FULL, the index rebuilds of
  *    REFRESH MATERIALIZED VIEW, pgvector's builds): each asks
  *    plan_create_index_workers() for its plan just before it launches,
- *    which builds the table's RelOptInfo; get_relation_info_hook sees that
+ *    which builds the table's RelOptInfo; build_simple_rel_hook sees that
  *    call (a planner state with no join tree) and caps from there to the
  *    end of the utility statement, read again at the next build;
  *  - VACUUM (parallel index vacuuming), around the whole utility statement,
@@ -59,7 +59,6 @@
 
 extern "C" {
 #include "executor/nodeSubplan.h"
-#include "optimizer/plancat.h"
 }
 
 namespace pg_guard {
@@ -68,7 +67,7 @@ namespace {
 
 ExecutorStart_hook_type prev_executor_start = nullptr;
 ProcessUtility_hook_type prev_process_utility = nullptr;
-get_relation_info_hook_type prev_relation_info = nullptr;
+build_simple_rel_hook_type prev_build_simple_rel = nullptr;
 
 /* ExecGather and ExecGatherMerge (static in nodeGather*.c), as found in the
  * first node of each kind; a node wrapped by someone else is left alone. */
@@ -286,11 +285,11 @@ bool launches_in_utility(const Node *stmt)
  * query has one.  From here the build is about to launch: read the
  * reservations now, again at each build.
  */
-void reservation_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
+void reservation_build_simple_rel(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte)
 {
-    if (prev_relation_info)
-        prev_relation_info(root, relid, inhparent, rel);
-    if (root->parse == nullptr || root->parse->jointree != nullptr || root->query_level != 1 ||
+    if (prev_build_simple_rel)
+        prev_build_simple_rel(root, rel, rte);
+    if (rte->rtekind != RTE_RELATION || root->parse == nullptr || root->parse->jointree != nullptr || root->query_level != 1 ||
         (capping && !build_capping))
         return;
     if (build_capping)
@@ -393,8 +392,8 @@ void reservation_install_hooks()
     ExecutorStart_hook = reservation_executor_start;
     prev_process_utility = ProcessUtility_hook;
     ProcessUtility_hook = reservation_process_utility;
-    prev_relation_info = get_relation_info_hook;
-    get_relation_info_hook = reservation_relation_info;
+    prev_build_simple_rel = build_simple_rel_hook;
+    build_simple_rel_hook = reservation_build_simple_rel;
     RegisterXactCallback(end_build_cap_on_abort, nullptr);
     RegisterSubXactCallback(end_build_cap_on_subabort, nullptr);
 }

@@ -38,7 +38,6 @@ extern "C" {
 #include "catalog/objectaccess.h"
 #include "common/hashfn.h"
 #include "executor/execParallel.h"
-#include "optimizer/plancat.h"
 }
 
 /* What PostgreSQL calls: C linkage, each a tiny guard around its C++ twin. */
@@ -47,7 +46,7 @@ static void guard_executor_start(QueryDesc *qd, int eflags);
 static void guard_executor_end(QueryDesc *qd);
 static void guard_object_access(ObjectAccessType access, Oid class_id, Oid object_id,
                                 int sub_id, void *arg);
-static void guard_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel);
+static void guard_build_simple_rel(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte);
 static TupleTableSlot *guard_gather_call(PlanState *ps);
 static TupleTableSlot *guard_child_first_call(PlanState *ps);
 }
@@ -66,7 +65,7 @@ int queries_seen = 1; /* query 1 is the statement's own */
 ExecutorStart_hook_type prev_executor_start = nullptr;
 ExecutorEnd_hook_type prev_executor_end = nullptr;
 object_access_hook_type prev_object_access = nullptr;
-get_relation_info_hook_type prev_relation_info = nullptr;
+build_simple_rel_hook_type prev_build_simple_rel = nullptr;
 Oid rebuild_seen = InvalidOid;   /* the index rebuild last published */
 bool probing_rebuild = false;    /* our own plan_create_index_workers() call */
 
@@ -617,8 +616,8 @@ const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
     ExecutorEnd_hook = guard_executor_end;
     prev_object_access = object_access_hook;
     object_access_hook = guard_object_access;
-    prev_relation_info = get_relation_info_hook;
-    get_relation_info_hook = guard_relation_info;
+    prev_build_simple_rel = build_simple_rel_hook;
+    build_simple_rel_hook = guard_build_simple_rel;
 
     *toc_out = toc;
     return static_cast<const char *>(shm_toc_lookup(toc, kKeySql, false));
@@ -684,11 +683,12 @@ static void guard_object_access(ObjectAccessType access, Oid class_id, Oid objec
     cpp_call([&] { object_access(access, class_id, object_id, sub_id, arg); });
 }
 
-static void guard_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
+static void guard_build_simple_rel(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte)
 {
-    if (prev_relation_info)
-        prev_relation_info(root, relid, inhparent, rel);
-    cpp_call([&] { relation_info(relid); });
+    if (prev_build_simple_rel)
+        prev_build_simple_rel(root, rel, rte);
+    if (rte->rtekind == RTE_RELATION)
+        cpp_call([&] { relation_info(rte->relid); });
 }
 
 static TupleTableSlot *guard_gather_call(PlanState *ps)
