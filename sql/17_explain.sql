@@ -54,6 +54,25 @@ SELECT * FROM parallel_guard.explain('CREATE TABLE ex4 AS SELECT 1 AS x', 4);
 SELECT * FROM parallel_guard.explain('CREATE INDEX parts_ex ON parts (k, v)', 4);
 SELECT count(*) AS no_new_index FROM pg_indexes WHERE indexname LIKE 'parts%ex%' OR indexdef LIKE '%(k, v)%';
 SELECT * FROM parallel_guard.explain('CREATE INDEX big_ex ON big (grp)', 4);
+-- Each partition's probe runs in a subtransaction of its own: DefineIndex()
+-- switches to the partition owner's user id in a security-restricted
+-- context, and the next partition's probe must not inherit it.  With two
+-- partitions owned by two other roles, the second probe ran as the first
+-- partition's owner and failed with 42501 "must be owner of table".
+CREATE ROLE regress_pg_ex_a;
+CREATE ROLE regress_pg_ex_b;
+CREATE TABLE ex_parts (k int) PARTITION BY RANGE (k);
+CREATE TABLE ex_parts_1 PARTITION OF ex_parts FOR VALUES FROM (0) TO (1000) WITH (parallel_workers = 2);
+CREATE TABLE ex_parts_2 PARTITION OF ex_parts FOR VALUES FROM (1000) TO (2000) WITH (parallel_workers = 3);
+ALTER TABLE ex_parts_1 OWNER TO regress_pg_ex_a;
+ALTER TABLE ex_parts_2 OWNER TO regress_pg_ex_b;
+SET maintenance_work_mem = '256MB';
+SELECT * FROM parallel_guard.explain('CREATE INDEX ex_parts_k ON ex_parts (k)', 4);
+SELECT current_user = session_user AS own_user_after, current_setting('search_path') AS search_path_after;
+RESET maintenance_work_mem;
+DROP TABLE ex_parts;
+DROP ROLE regress_pg_ex_a;
+DROP ROLE regress_pg_ex_b;
 -- REFRESH MATERIALIZED VIEW: the query that fills it.
 CREATE MATERIALIZED VIEW ex_mv AS SELECT count(*) AS n FROM big;
 CREATE UNIQUE INDEX ON ex_mv (n);

@@ -120,6 +120,8 @@ void explain_query(Explained *e, Query *query, const char *sql)
 
 constexpr int kExplainStop = MAKE_SQLSTATE('P', 'G', 'X', 'P', '1'); /* our own marker */
 object_access_hook_type prev_object_access = nullptr;
+bool hooked = false;  /* stop_at_index is in object_access_hook's chain */
+bool probing = false; /* it acts only during a probe */
 int explained_workers = -1;
 
 /* At the index's creation, before its build: ask, then stop the statement. */
@@ -127,7 +129,7 @@ void stop_at_index(ObjectAccessType access, Oid class_id, Oid object_id, int sub
 {
     if (prev_object_access)
         prev_object_access(access, class_id, object_id, sub_id, arg);
-    if (access == OAT_POST_CREATE && class_id == RelationRelationId && sub_id == 0) {
+    if (probing && access == OAT_POST_CREATE && class_id == RelationRelationId && sub_id == 0) {
         CommandCounterIncrement();
         if (get_rel_relkind(object_id) == RELKIND_INDEX) {
             Oid table;
@@ -156,7 +158,14 @@ void create_index_until_built(void *p)
                    &qc);
 }
 
-/* The workers the build of the statement's index on `table` plans. */
+/*
+ * The workers the build of the statement's index on `table` plans.  Each
+ * probe runs in a subtransaction of its own, rolled back: DefineIndex()
+ * switches to the table owner's user id in a security-restricted context
+ * (and from 17 restricts search_path) and the probe's stop skips its
+ * restoring them, which only the subtransaction's abort does, before the
+ * next partition's probe.
+ */
 int index_workers_for(const IndexStmt *stmt, Oid table, const char *sql)
 {
     auto *copy = static_cast<IndexStmt *>(copyObjectImpl(stmt));
@@ -167,10 +176,19 @@ int index_workers_for(const IndexStmt *stmt, Oid table, const char *sql)
     ErrorData *edata = nullptr;
 
     explained_workers = -1;
-    prev_object_access = object_access_hook;
-    object_access_hook = guard_stop_at_index;
-    bool ok = pg_try(create_index_until_built, &args, &edata);
-    object_access_hook = prev_object_access;
+    if (!hooked) {
+        prev_object_access = object_access_hook;
+        object_access_hook = guard_stop_at_index;
+        hooked = true;
+    }
+    probing = true;
+    bool ok = pg_try_rolled_back(create_index_until_built, &args, &edata);
+    probing = false;
+    /* Unhooked only if still first in line; else left in place, inert. */
+    if (object_access_hook == guard_stop_at_index) {
+        object_access_hook = prev_object_access;
+        hooked = false;
+    }
     if (!ok && edata->sqlerrcode != kExplainStop)
         rethrow_pg_error(edata);
     return explained_workers;
