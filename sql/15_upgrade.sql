@@ -8,15 +8,39 @@ SELECT achieved_workers FROM parallel_guard.run(
   'CREATE TABLE up1 AS SELECT k FROM big WHERE k <= 10', target => 2, min => 2, retries => 1);
 ALTER EXTENSION parallel_guard UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'parallel_guard';
-SELECT count(*) >= 0 AS history_readable FROM parallel_guard.history;
--- The objects of an update equal those of a fresh install.
-SELECT pg_describe_object(classid, objid, 0) AS object
-FROM pg_depend WHERE refclassid = 'pg_extension'::regclass
-  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'parallel_guard')
-ORDER BY 1;
+-- The history (new in 1.1) shows the run made under 1.0: the library kept it.
+SELECT count(*) AS up1_runs_in_history FROM parallel_guard.history WHERE statement LIKE '%up1%';
+-- The objects of an update equal those of a fresh install, which runs its
+-- own script (parallel_guard--1.2.sql): the same objects, definitions
+-- (function signatures, attributes and bodies; view queries), privileges
+-- and comments.
+CREATE FUNCTION pg_temp.extension_objects() RETURNS TABLE (object text, definition text)
+LANGUAGE sql AS $$
+SELECT pg_describe_object(d.classid, d.objid, 0),
+       CASE d.classid
+         WHEN 'pg_proc'::regclass THEN
+           (SELECT md5(pg_get_functiondef(p.oid)) || ' acl=' || coalesce(p.proacl::text, '-')
+            FROM pg_proc p WHERE p.oid = d.objid)
+         WHEN 'pg_class'::regclass THEN
+           (SELECT md5(coalesce(pg_get_viewdef(c.oid), '')) || ' kind=' || c.relkind::text
+                   || ' acl=' || coalesce(c.relacl::text, '-')
+            FROM pg_class c WHERE c.oid = d.objid)
+         ELSE ''
+       END || ' comment=' || coalesce(md5(obj_description(d.objid, d.classid::regclass::name)), '-')
+FROM pg_depend d
+WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+  AND d.classid <> 'pg_type'::regclass -- the views' row types: members from 17 on
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'parallel_guard')
+$$;
+CREATE TEMP TABLE updated AS SELECT * FROM pg_temp.extension_objects();
+SELECT object FROM updated ORDER BY 1;
 DROP EXTENSION parallel_guard;
 CREATE EXTENSION parallel_guard;
-SELECT pg_describe_object(classid, objid, 0) AS object
-FROM pg_depend WHERE refclassid = 'pg_extension'::regclass
-  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'parallel_guard')
-ORDER BY 1;
+SELECT extversion FROM pg_extension WHERE extname = 'parallel_guard';
+CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.extension_objects();
+SELECT count(*) AS objects FROM fresh;
+-- Differences either way (none expected).
+(SELECT 'only after the update' AS side, * FROM updated EXCEPT SELECT 'only after the update', * FROM fresh)
+UNION ALL
+(SELECT 'only in a fresh install', * FROM fresh EXCEPT SELECT 'only in a fresh install', * FROM updated)
+ORDER BY 1, 2;
