@@ -119,10 +119,11 @@ sub start_call
 	my $r = $caller->result($n, 60);
 	ok(!$r->{timeout} && !$r->{lost}, "$label: the call returns, the caller's connection survives")
 	  or diag($r->{timeout} ? 'the call did not return' : $r->{err});
-	like($r->{sqlstate}, qr/^[0-9A-Z]{5}$/, "$label: the call ends with a SQLSTATE");
-	isnt($r->{sqlstate}, '00000', "$label: the call fails");
-	like($r->{err}, qr/^(?:psql:\S+ )?ERROR:/m, "$label: the caller gets an ERROR (not FATAL)");
-	like($r->{err}, qr/parallel_guard/, "$label: the error says it comes from parallel_guard");
+	is($r->{sqlstate}, '57014', "$label: the call fails with 57014, as the README says");
+	like($r->{err}, qr/^(?:psql:\S+ )?ERROR:\s+57014: parallel_guard background worker was terminated$/m,
+		"$label: the caller gets an ERROR (not FATAL) saying the guard's worker was terminated");
+	like($r->{err}, qr/^DETAIL:\s+The parallel_guard background worker \(PID $wpid\) was terminated: .*administrator command/m,
+		"$label: its DETAIL names the worker's PID and why");
 	note("$label: caller got SQLSTATE $r->{sqlstate}: "
 		  . join(' | ', grep { /ERROR|DETAIL|CONTEXT/ } split /\n/, $r->{err}));
 	my $one = $caller->run('SELECT 1');
@@ -152,9 +153,11 @@ sub start_call
 	my $r = $caller->result($n, 60);
 	ok(!$r->{timeout} && !$r->{lost}, "$label: the call returns, the caller's connection survives")
 	  or diag($r->{timeout} ? 'the call did not return' : $r->{err});
-	isnt($r->{sqlstate}, '00000', "$label: the call fails");
-	like($r->{err}, qr/^(?:psql:\S+ )?ERROR:/m, "$label: the caller gets an ERROR (not FATAL)");
-	like($r->{err}, qr/parallel_guard/, "$label: the error says it comes from parallel_guard");
+	is($r->{sqlstate}, '57014', "$label: the call fails with 57014, as the README says");
+	like($r->{err}, qr/^(?:psql:\S+ )?ERROR:\s+57014: parallel_guard background worker was terminated$/m,
+		"$label: the caller gets an ERROR (not FATAL) saying the guard's worker was terminated");
+	like($r->{err}, qr/^DETAIL:\s+The parallel_guard background worker \(PID $wpid\) was terminated: .*administrator command/m,
+		"$label: its DETAIL names the worker's PID and why");
 	note("$label: caller got SQLSTATE $r->{sqlstate}: "
 		  . join(' | ', grep { /ERROR|DETAIL|CONTEXT/ } split /\n/, $r->{err}));
 	unlike(log_since($node, $off), qr/parallel_guard: attempt=/,

@@ -599,8 +599,8 @@ sub no_wait_ok
 # R caps its session at 2 parallel workers: it waits for 2 free workers (not
 # its target 4), launches, is short and waits out its delay out of line
 # ('delaying', no position): Q, arriving during R's delay, is not held up
-# behind it and launches during the delay.  (That R keeps its ticket when
-# it comes back: 100_reservations.pl.)
+# behind it and launches during the delay.  (That R keeps its place when
+# it comes back: 100_reservations.pl, 'place kept'.)
 {
 	my $label = 'short attempt';
 	my $off = log_offset($node);
