@@ -348,6 +348,8 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     log.n = 0;
     log.recs = static_cast<AttemptRecord *>(palloc(sizeof(AttemptRecord) * log.capacity));
 
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    release_late_cancels_with(rsinfo->econtext->ecxt_per_query_memory);
     run_attempts(spec, &log, start);
 
     const AttemptRecord &last = log.recs[log.n - 1];
@@ -361,7 +363,6 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     history_record(spec, log.recs, log.n, start, RunOutcome::Committed, 0);
     stats_record_run(log.recs, log.n, RunOutcome::Committed, 0);
 
-    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     Datum values[5];
     bool nulls[5] = {false, false, false, false, false};
     values[0] = Int32GetDatum(last.launched);

@@ -42,6 +42,25 @@ constexpr long kLockCheckMs = 100;    /* the self-deadlock check */
 constexpr long kAbortGraceMs = 5000;  /* then terminate a worker that ignores its cancel */
 constexpr int kMaxSlotLaunches = 64;
 
+int late_cancels_held = 0; /* HOLD_CANCEL_INTERRUPTS() taken after a worker's commit */
+
+void release_late_cancels(bool drop_pending)
+{
+    if (late_cancels_held == 0)
+        return;
+    if (drop_pending)
+        QueryCancelPending = false;
+    /* Error recovery at the top level may have zeroed the count already. */
+    uint32 held = static_cast<uint32>(late_cancels_held);
+    QueryCancelHoldoffCount = QueryCancelHoldoffCount > held ? QueryCancelHoldoffCount - held : 0;
+    late_cancels_held = 0;
+}
+
+void release_late_cancels_at_end(void *)
+{
+    release_late_cancels(true);
+}
+
 double ms_between(TimestampTz from, TimestampTz to)
 {
     return static_cast<double>(to - from) / 1000.0;
@@ -595,9 +614,13 @@ void finish(Watch *wt)
     drain_worker_messages(wt->w);
     read_shared(wt->w->shared, wt->w->sites, &wt->view, wt->view.change);
     if (wt->committing) {
-        /* A cancel that arrived while the worker committed came too late. */
-        if (wt->view.state == WorkerState::Committed)
+        /* A cancel that arrived while the worker committed came too late,
+         * and so does one that comes later in this statement. */
+        if (wt->view.state == WorkerState::Committed) {
             QueryCancelPending = false;
+            HOLD_CANCEL_INTERRUPTS();
+            late_cancels_held++;
+        }
         RESUME_INTERRUPTS();
     }
     AttemptRecord *rec = wt->rec;
@@ -680,6 +703,15 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
     pfree(wt->handles);
     pfree(wt->most_members);
     pfree(wt);
+}
+
+void release_late_cancels_with(MemoryContext query_cxt)
+{
+    release_late_cancels(false);
+    auto *cb = static_cast<MemoryContextCallback *>(
+        MemoryContextAllocZero(query_cxt, sizeof(MemoryContextCallback)));
+    cb->func = release_late_cancels_at_end;
+    MemoryContextRegisterResetCallback(query_cxt, cb);
 }
 
 } // namespace pg_guard

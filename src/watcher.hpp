@@ -20,4 +20,17 @@ namespace pg_guard {
  */
 void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start);
 
+/*
+ * Once a worker has committed, the calling statement's effect is done: a
+ * cancel (or statement_timeout) that comes later is too late, as after a
+ * plain statement, and must not fail the call nor the statement that returns
+ * its row.  watch_attempt() holds cancels from that commit on; they are
+ * released, and a cancel that came meanwhile dropped, when the calling
+ * query's memory context goes (the query ended, or the (sub)transaction its
+ * error aborted).  Call at the start of each call with that context; a
+ * second call in the same statement releases the first one's hold (its own
+ * wait must stay cancellable).
+ */
+void release_late_cancels_with(MemoryContext query_cxt);
+
 } // namespace pg_guard

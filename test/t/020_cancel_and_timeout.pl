@@ -12,7 +12,10 @@
 #  - by pg_cancel_backend of the guard's own worker;
 #  - after the worker has committed, before the caller has seen it exit:
 #    the caller must not report 57014 ("rolled back") for a table that
-#    exists (this case fails against the extension as of this writing).
+#    exists;
+#  - after run() has returned its row, while the statement that called it
+#    still runs: the cancel comes too late, the statement ends with the row,
+#    and the session's next statement can be cancelled again.
 # After each of the first four: the caller has SQLSTATE 57014 (the interrupt
 # it asked for), no 'parallel_guard' or 'parallel worker' backend remains,
 # the target table does not exist, the caller's session still works, and no
@@ -266,6 +269,50 @@ interrupt_delay('timeout in the delay', 't_delay', 'timeout');
 	ok(poll_until($node, $LEFTOVER_SQL, '0'), "$label: no backend remains");
 	my $one = $caller->run('SELECT 1');
 	is("$one->{sqlstate}|$one->{out}", '00000|1', "$label: the caller's session still runs SELECT 1");
+}
+
+# --- a cancel after the call returned, while its statement still runs -------
+# The guarded statement has committed and run() has returned its row, but
+# the statement that called it is not done (a pg_sleep after it).  A cancel
+# now comes too late for the table: the statement must not fail with 57014
+# for it (the client could only take that for "nothing committed"); it ends
+# with the call's row, as a plain CREATE TABLE AS that has completed does.
+# Afterwards the session is cancellable again.
+{
+	my $label = 'cancel after the call returned';
+	my $n = $caller->start("SELECT r.achieved_workers, pg_sleep(2) IS NOT NULL AS slept "
+		  . "FROM parallel_guard.run('CREATE TABLE after_ret AS SELECT k FROM big', 4, 2, 1) r");
+	ok($ctl->poll("SELECT wait_event FROM pg_stat_activity WHERE pid = $cpid", 'PgSleep', 30),
+		"$label: the call returned; its statement sleeps");
+	is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$label: cancel sent");
+	my $r = $caller->result($n, 30);
+	is("$r->{sqlstate}|$r->{out}", '00000|4|t',
+		"$label: the statement ends with the call's row, not with 57014")
+	  or diag($r->{err});
+	is($ctl->query('SELECT count(*) FROM after_ret'), '100000', "$label: the table is committed");
+	my $n2 = $caller->start('SELECT pg_sleep(30)');
+	ok($ctl->poll("SELECT wait_event FROM pg_stat_activity WHERE pid = $cpid", 'PgSleep', 30),
+		"$label: the session's next statement sleeps");
+	is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$label: cancel sent to it");
+	my $r2 = $caller->result($n2, 10);
+	is($r2->{sqlstate}, '57014', "$label: the next statement is cancelled at once")
+	  or diag($r2->{timeout} ? 'not cancelled within 10 s' : $r2->{err});
+}
+
+# The hold ends with the query that called run() also when an error ends it
+# and PL/pgSQL catches that error: the function's next statement can be
+# cancelled.
+{
+	my $label = 'error after the call, caught';
+	my $n = $caller->start(q{DO $$ BEGIN BEGIN PERFORM r.achieved_workers / 0 FROM }
+		  . q{parallel_guard.run('CREATE TABLE after_err AS SELECT k FROM big', 4, 2, 1) r; }
+		  . q{EXCEPTION WHEN division_by_zero THEN NULL; END; PERFORM pg_sleep(30); END $$});
+	ok($ctl->poll("SELECT wait_event FROM pg_stat_activity WHERE pid = $cpid", 'PgSleep', 30),
+		"$label: the error was caught; the block's next statement sleeps");
+	is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$label: cancel sent");
+	my $r = $caller->result($n, 10);
+	is($r->{sqlstate}, '57014', "$label: the sleep is cancelled at once")
+	  or diag($r->{timeout} ? 'not cancelled within 10 s' : $r->{err});
 }
 
 $caller->quit;
