@@ -289,8 +289,8 @@ void reservation_build_simple_rel(PlannerInfo *root, RelOptInfo *rel, RangeTblEn
 {
     if (prev_build_simple_rel)
         prev_build_simple_rel(root, rel, rte);
-    if (rte->rtekind != RTE_RELATION || root->parse == nullptr || root->parse->jointree != nullptr || root->query_level != 1 ||
-        (capping && !build_capping))
+    if (rte->rtekind != RTE_RELATION || root->parse == nullptr ||
+        root->parse->jointree != nullptr || root->query_level != 1 || (capping && !build_capping))
         return;
     if (build_capping)
         end_cap();
@@ -301,10 +301,15 @@ void reservation_build_simple_rel(PlannerInfo *root, RelOptInfo *rel, RangeTblEn
     }
 }
 
-/* A build's cap ends with its statement, or with the (sub)transaction its error aborts. */
-void end_build_cap_on_abort(XactEvent event, void *)
+/*
+ * A build's cap ends with its utility statement, or with the (sub)transaction
+ * its error aborts; at the latest with its transaction, should a build ever
+ * plan outside a utility statement.
+ */
+void end_build_cap_at_end(XactEvent event, void *)
 {
-    if (event == XACT_EVENT_ABORT && build_capping)
+    if (build_capping && (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+                          event == XACT_EVENT_PREPARE))
         end_cap();
 }
 
@@ -394,7 +399,7 @@ void reservation_install_hooks()
     ProcessUtility_hook = reservation_process_utility;
     prev_build_simple_rel = build_simple_rel_hook;
     build_simple_rel_hook = reservation_build_simple_rel;
-    RegisterXactCallback(end_build_cap_on_abort, nullptr);
+    RegisterXactCallback(end_build_cap_at_end, nullptr);
     RegisterSubXactCallback(end_build_cap_on_subabort, nullptr);
 }
 
