@@ -271,6 +271,20 @@ interrupt_delay('timeout in the delay', 't_delay', 'timeout');
 	is("$one->{sqlstate}|$one->{out}", '00000|1', "$label: the caller's session still runs SELECT 1");
 }
 
+# Statement $n of the caller sleeps in pg_sleep: a cancel ends it with 57014
+# within 10 s.
+sub cancelled_at_once
+{
+	my ($what, $n) = @_;
+	ok($ctl->poll("SELECT wait_event FROM pg_stat_activity WHERE pid = $cpid", 'PgSleep', 30),
+		"$what sleeps");
+	is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$what: cancel sent");
+	my $r = $caller->result($n, 10);
+	is($r->{sqlstate}, '57014', "$what is cancelled at once")
+	  or diag($r->{timeout} ? 'not cancelled within 10 s' : $r->{err});
+	return;
+}
+
 # --- a cancel after the call returned, while its statement still runs -------
 # The guarded statement has committed and run() has returned its row, but
 # the statement that called it is not done (a pg_sleep after it).  A cancel
@@ -290,13 +304,7 @@ interrupt_delay('timeout in the delay', 't_delay', 'timeout');
 		"$label: the statement ends with the call's row, not with 57014")
 	  or diag($r->{err});
 	is($ctl->query('SELECT count(*) FROM after_ret'), '100000', "$label: the table is committed");
-	my $n2 = $caller->start('SELECT pg_sleep(30)');
-	ok($ctl->poll("SELECT wait_event FROM pg_stat_activity WHERE pid = $cpid", 'PgSleep', 30),
-		"$label: the session's next statement sleeps");
-	is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$label: cancel sent to it");
-	my $r2 = $caller->result($n2, 10);
-	is($r2->{sqlstate}, '57014', "$label: the next statement is cancelled at once")
-	  or diag($r2->{timeout} ? 'not cancelled within 10 s' : $r2->{err});
+	cancelled_at_once("$label: the session's next statement", $caller->start('SELECT pg_sleep(30)'));
 }
 
 # The hold ends with the query that called run() also when an error ends it
@@ -307,12 +315,7 @@ interrupt_delay('timeout in the delay', 't_delay', 'timeout');
 	my $n = $caller->start(q{DO $$ BEGIN BEGIN PERFORM r.achieved_workers / 0 FROM }
 		  . q{parallel_guard.run('CREATE TABLE after_err AS SELECT k FROM big', 4, 2, 1) r; }
 		  . q{EXCEPTION WHEN division_by_zero THEN NULL; END; PERFORM pg_sleep(30); END $$});
-	ok($ctl->poll("SELECT wait_event FROM pg_stat_activity WHERE pid = $cpid", 'PgSleep', 30),
-		"$label: the error was caught; the block's next statement sleeps");
-	is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$label: cancel sent");
-	my $r = $caller->result($n, 10);
-	is($r->{sqlstate}, '57014', "$label: the sleep is cancelled at once")
-	  or diag($r->{timeout} ? 'not cancelled within 10 s' : $r->{err});
+	cancelled_at_once("$label: the block's next statement, after the caught error", $n);
 }
 
 $caller->quit;
