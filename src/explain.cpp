@@ -249,7 +249,7 @@ void explain_statement(void *p)
             Oid table;
             int planned = index_build_workers(lfirst_oid(lc), &table);
             if (planned > 0)
-                add_row(a->e, psprintf("index rebuild of %s", get_rel_name(lfirst_oid(lc))),
+                add_row(a->e, index_rebuild_label(lfirst_oid(lc)),
                         planned, "registrations", "once, after the new data");
         }
         break;

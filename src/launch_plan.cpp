@@ -70,6 +70,12 @@ char *index_build_label(Oid table)
     return psprintf("index build on %s", name ? name : "?");
 }
 
+char *index_rebuild_label(Oid index)
+{
+    const char *name = get_rel_name(index);
+    return psprintf("index rebuild of %s", name ? name : "?");
+}
+
 namespace {
 
 /*

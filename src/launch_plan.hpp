@@ -24,6 +24,9 @@ char *gather_label(PlanState *ps, int query);
 /* "index build on big" */
 char *index_build_label(Oid table);
 
+/* How a REFRESH's rebuild of `index` is named, by run() and explain() alike. */
+char *index_rebuild_label(Oid index);
+
 /*
  * The workers the build of this index (just created, not yet built) plans,
  * asking plan_create_index_workers() exactly as index_build() does, or 0

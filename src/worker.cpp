@@ -509,7 +509,7 @@ void relation_info(Oid relid)
     probing_rebuild = false;
     if (planned > 0)
         (void) add_site(SiteKind::IndexBuild, 1, -1, planned, 0,
-                        psprintf("index rebuild of %s", get_rel_name(index)), false);
+                        index_rebuild_label(index), false);
 }
 
 /* ---- the attempt ---- */
