@@ -24,7 +24,7 @@ SELECT to_regclass('el2') IS NULL AS el2_absent;
 -- (its 2 workers registered, counted exactly by its own launch), the main
 -- Gather's launch has not happened yet.  Its count may fall back on
 -- PostgreSQL's registrations after settle_time, but never on another
--- launch's: the main Gather gets its 4 workers, the InitPlan's its 2, and
+-- launch's, nor on a launch still registering (t/045): the main Gather gets its 4 workers, the InitPlan's its 2, and
 -- the attempt is plan-limited at 2 on its first attempt.
 CREATE TABLE small_slow AS SELECT g AS k FROM generate_series(1, 40) AS g;
 ALTER TABLE small_slow SET (parallel_workers = 2);

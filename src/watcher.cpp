@@ -41,6 +41,7 @@ constexpr long kIdleWaitMs = 100;     /* nothing to poll: latches wake us */
 constexpr long kLockCheckMs = 100;    /* the self-deadlock check */
 constexpr long kAbortGraceMs = 5000;  /* then terminate a worker that ignores its cancel */
 constexpr int kMaxSlotLaunches = 64;
+constexpr long kRegisteringMs = 1000; /* fewer registered than planned, with room */
 
 int late_cancels_held = 0; /* HOLD_CANCEL_INTERRUPTS() taken after a worker's commit */
 
@@ -79,6 +80,7 @@ struct HandleSeen {
     uint32 handle;
     int site;
     int most;
+    TimestampTz first_seen; /* registration takes a while: counted settle_time later */
 };
 
 /* Everything one attempt's watch keeps between two looks; plain data. */
@@ -94,6 +96,7 @@ struct Watch {
     HandleSeen *handles;
     int nhandles;
     int *most_members; /* lock group peak per index site, when slots are unreadable */
+    HandleSeen slow;   /* the one unknown launch seen while a Gather is slow to count */
     Verdict reported;            /* the verdict last reported by NOTICE */
     bool final;                  /* the verdict is final: committed or rolled back on it */
     bool committing;
@@ -112,6 +115,28 @@ int handle_site(const Watch *wt, uint32 handle)
         if (wt->handles[i].handle == handle)
             return i;
     return -1;
+}
+
+/*
+ * Whether a launch's registrations, `count` of `planned`, first seen at
+ * `first_seen`, are all it made.  PostgreSQL registers the workers one by
+ * one and stops at the first it is refused; a busy machine can pause the
+ * worker between two registrations.  So: all of them once it reached its
+ * plan; else settle_time after the first was seen when the pool is full
+ * now (a further registration would have been refused); with room in the
+ * pool the launch may still be registering: settled only after
+ * kRegisteringMs (the pool may also have freed places since).
+ */
+bool registrations_settled(const Watch *wt, int count, int planned, TimestampTz first_seen,
+                           TimestampTz now)
+{
+    if (count >= planned)
+        return true;
+    if (!TimestampDifferenceExceeds(first_seen, now, wt->settle_ms))
+        return false;
+    int registered = parallel_workers_registered();
+    bool room = registered >= 0 && registered < max_parallel_workers;
+    return !room || TimestampDifferenceExceeds(first_seen, now, kRegisteringMs);
 }
 
 /*
@@ -143,22 +168,26 @@ void count_index_registrations(Watch *wt, TimestampTz now)
             if (site < 0 || wt->nhandles == wt->max_sites)
                 continue;
             h = wt->nhandles++;
-            wt->handles[h] = {seen[i].handle, site, 0};
+            wt->handles[h] = {seen[i].handle, site, 0, now};
         }
         wt->handles[h].most = std::max(wt->handles[h].most, seen[i].workers);
     }
 
-    /* A build's count is final once it reached its plan, once the worker
-     * has moved on (a later site, or the statement is done), or settle_time
-     * after the build began. */
+    /* A build's count is final once the worker has moved on (a later site,
+     * or the statement is done) or once its registrations are settled; with
+     * none seen yet, as if the first had been seen when the build planned
+     * (with room in the pool, its launch is most likely still to come). */
     for (int s = 0; s < wt->view.nsites; s++) {
         const LaunchSite &ls = wt->view.sites[s];
         if (ls.kind != SiteKind::IndexBuild || !ls.pending)
             continue;
         int most = -1;
+        TimestampTz first_seen = ls.pending_since; /* none seen: since the build planned */
         for (int j = 0; j < wt->nhandles; j++)
-            if (wt->handles[j].site == s)
+            if (wt->handles[j].site == s) {
                 most = wt->handles[j].most;
+                first_seen = wt->handles[j].first_seen;
+            }
         Counted how = Counted::Registrations;
         if (n < 0) { /* registrations unreadable: the lock group's peak */
             wt->most_members[s] =
@@ -167,9 +196,13 @@ void count_index_registrations(Watch *wt, TimestampTz now)
             how = Counted::LockGroup;
         }
         bool moved_on = s < wt->view.nsites - 1 || wt->view.state >= WorkerState::Executed;
-        bool settled = TimestampDifferenceExceeds(ls.pending_since, now, wt->settle_ms);
+        bool settled =
+            how == Counted::Registrations
+                ? registrations_settled(wt, std::max(most, 0), ls.planned, first_seen, now)
+                : most >= ls.planned ||
+                      TimestampDifferenceExceeds(ls.pending_since, now, wt->settle_ms);
         SiteCount &c = wt->counts[s];
-        if (most >= ls.planned || moved_on || settled) {
+        if (moved_on || settled) {
             c.launches = 1;
             c.fewest = std::max(most, 0);
             c.pending = false;
@@ -196,6 +229,9 @@ bool launch_known(const Watch *wt, uint32 handle)
  * (or the lock group when they cannot be read).  The Gather's first call
  * evaluates the InitPlans it needs before it registers its own workers: an
  * InitPlan's launch, still running, is counted as its own, never as this one.
+ * Its registrations are counted once settled (registrations_settled), not
+ * as soon as they are seen: the Gather's settle_time may have passed while
+ * its InitPlans ran, and its workers are registered one by one.
  */
 void count_slow_gather(Watch *wt, TimestampTz now)
 {
@@ -214,15 +250,26 @@ void count_slow_gather(Watch *wt, TimestampTz now)
     SlotLaunch seen[kMaxSlotLaunches];
     int n = parallel_launches_of(wt->w->pid, seen, kMaxSlotLaunches);
     int count = -1, unknown = 0;
+    uint32 handle = 0;
     Counted how = Counted::Registrations;
     for (int i = 0; i < n; i++)
         if (!launch_known(wt, seen[i].handle)) {
             unknown++;
             count = seen[i].workers;
+            handle = seen[i].handle;
         }
     if (n >= 0 && unknown != 1)
         count = -1;
-    else if (n < 0) {
+    else if (n >= 0) {
+        HandleSeen &slow = wt->slow;
+        if (slow.handle != handle || slow.site != pending)
+            slow = {handle, pending, count, now};
+        slow.most = std::max(slow.most, count);
+        if (!registrations_settled(wt, slow.most, wt->view.sites[pending].planned,
+                                   slow.first_seen, now))
+            return;
+        count = slow.most;
+    } else {
         count = lock_group_workers(wt->view.worker_procno);
         how = Counted::LockGroup;
     }
@@ -645,6 +692,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
     wt->start = start;
     wt->settle_ms = guard_settle_time_ms();
     wt->view.change = UINT32_MAX; /* copy the sites at the first look */
+    wt->slow.site = -1;
     wt->last_lock_check = start;
     wt->scratch = AllocSetContextCreate(CurrentMemoryContext, "parallel_guard watch",
                                         ALLOCSET_SMALL_SIZES);
