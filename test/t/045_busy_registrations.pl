@@ -15,8 +15,8 @@
 #
 # Here, with two CPU-bound processes taking both CPUs and settle_time at its
 # least (1 ms), every attempt must count what PostgreSQL launched: the main
-# Gather of a statement whose InitPlan has a Gather of its own, 30 times,
-# and an index build of 4 workers, 20 times.  Nothing else runs on the
+# Gather of a statement whose InitPlan has a Gather of its own, 20 times,
+# and an index build of 4 workers, 12 times.  Nothing else runs on the
 # server, so every launch gets all its workers (4 of 4), and every call must
 # end at its first attempt.  Before the fix about 1 call in 6 took two
 # attempts here (the main Gather counted 1 of 4), and most index builds were
@@ -87,19 +87,19 @@ sub busy_calls
 	return @bad;
 }
 
-my @gather = busy_calls(30, '',
+my @gather = busy_calls(20, '',
 	'CREATE TABLE el3 AS SELECT k FROM big WHERE k > (SELECT max(slow_k(k)) FROM small_slow) + 199000',
 	'DROP TABLE el3');
 is(scalar(@gather), 0,
-	'a Gather after its slow InitPlan: 30 of 30 calls counted 4 of 4 at their first attempt')
+	'a Gather after its slow InitPlan: 20 of 20 calls counted 4 of 4 at their first attempt')
   or diag(join("\n", @gather));
 
-my @build = busy_calls(20,
+my @build = busy_calls(12,
 	"SET max_parallel_maintenance_workers = 4; SET maintenance_work_mem = '256MB';",
 	'CREATE INDEX idx_k ON idx (k)',
 	'DROP INDEX idx_k');
 is(scalar(@build), 0,
-	'an index build of 4 workers: 20 of 20 calls counted 4 of 4 at their first attempt')
+	'an index build of 4 workers: 12 of 12 calls counted 4 of 4 at their first attempt')
   or diag(join("\n", @build));
 
 # The index build did plan 4 workers (else the check above proves nothing).

@@ -48,7 +48,7 @@
 # backends, runs left in parallel_guard.queue, locks, partly built tables
 # and changed pre-existing tables) is printed with diag().  Set PG_GUARD_SEED
 # (or FAULTS_SEED) to replay a sequence of moments, FAULTS_N for the number
-# of faults (default 96).
+# of faults (default 84).
 
 use strict;
 use warnings;
@@ -80,10 +80,10 @@ my %KIND_LABEL = (
 );
 my @KIND_ORDER = qw(cancel_caller terminate_caller terminate_guard_worker
   terminate_parallel_worker restart_fast crash_immediate);
-# FAULTS_N faults in all (default 96, about 2-3 minutes): one in twelve a
+# FAULTS_N faults in all (default 84, about 2 minutes): one in twelve a
 # fast restart, one in twelve an immediate stop, the rest split evenly among
 # (a)-(d).
-my $FAULTS_N = $ENV{FAULTS_N} // 96;
+my $FAULTS_N = $ENV{FAULTS_N} // 84;
 my $N_RESTART = int($FAULTS_N / 12) || 1;
 my $N_SIGNAL = int(($FAULTS_N - 2 * $N_RESTART) / 4) || 1;
 my %COUNT = (
