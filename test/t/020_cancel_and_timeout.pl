@@ -111,24 +111,35 @@ sub interrupt_running
 	is("$launched|$verdict", '4|met', "$label: the attempt launched 4 workers, target met");
 	$wpid //= 0;
 
-	# The statement is still running: the guard's worker and its workers.
-	ok( $ctl->poll(
-			"SELECT count(*) FROM pg_stat_activity WHERE leader_pid = $wpid "
-			  . "AND backend_type = 'parallel worker'",
-			'4', 10),
-		"$label: the worker's 4 parallel workers are running");
-	is( $ctl->query(
-			"SELECT count(*) FROM pg_stat_activity WHERE pid = $wpid "
-			  . "AND backend_type = 'parallel_guard'"),
-		'1',
-		"$label: the statement is still running when interrupted");
-
 	if ($how eq 'cancel')
 	{
+		# The statement is still running: the guard's worker and its workers.
+		ok( $ctl->poll(
+				"SELECT count(*) FROM pg_stat_activity WHERE leader_pid = $wpid "
+				  . "AND backend_type = 'parallel worker'",
+				'4', 10),
+			"$label: the worker's 4 parallel workers are running");
+		is( $ctl->query(
+				"SELECT count(*) FROM pg_stat_activity WHERE pid = $wpid "
+				  . "AND backend_type = 'parallel_guard'"),
+			'1',
+			"$label: the statement is still running when interrupted");
 		is($ctl->query("SELECT pg_cancel_backend($cpid)"), 't', "$label: cancel sent");
 	}
 	my $r = $caller->result($n);
 	interrupted_as_asked($label, $r, $how, '');
+	if ($how eq 'timeout')
+	{
+		# The timeout comes when it comes, whatever this test is doing then:
+		# looking at the running statement before it would race it.  The
+		# server log says afterwards what was still running when it came:
+		# the guard's worker and its 4 parallel workers, each stopped.
+		my $log = log_since($node, $off);
+		like($log, qr/\[$wpid\] FATAL:  terminating background worker "parallel_guard"/,
+			"$label: the worker's statement was still running when the timeout came");
+		my $stopped = () = $log =~ /FATAL:  terminating background worker "parallel worker"/g;
+		is($stopped, 4, "$label: its 4 parallel workers were running then, and were stopped");
+	}
 	# README: the worker is stopped and waited for before the error returns.
 	is(guard_backends(), '0',
 		"$label: the worker and its parallel workers are gone when the error returns");
