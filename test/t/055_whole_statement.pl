@@ -6,7 +6,8 @@
 #  B. an Append over two Gathers whose second launch is starved by another
 #     session: the attempt turns short after its first launch was good,
 #     is rolled back and retried; the table is committed only from an
-#     attempt whose every launch was good;
+#     attempt whose every launch was good (the sessions wait for one
+#     another, not for time: no margin to race);
 #  C. the caller's memory stays flat over a 60-second statement (it grew by
 #     about 90 kB/s while the self-lock check allocated on every poll);
 #  D. a worker that ignores the cancel of a rolled-back attempt is
@@ -53,35 +54,44 @@ $ctl->query("ANALYZE small");
 }
 
 # --- B. the second Gather starved ---------------------------------------------
+# No timing: the first branch's workers wait (hold()) until the competitor's
+# 4 workers run, and the competitor holds them until attempt 1 was judged.
 {
 	my $label = 'second Gather starved';
-	# One row per page, so that every worker of a scan of "spread" sleeps
-	# as long as the others: 0.1 s a row.
+	holder_fixture($node);
+	# One row per page: each of the 4 workers of a scan of "spread" holds
+	# on a row of its own until the tag comes.
 	$ctl->query("CREATE TABLE spread WITH (fillfactor = 10) AS "
 		  . "SELECT g AS k, repeat('x', 700) AS pad FROM generate_series(1, 400) g");
 	$ctl->query("ALTER TABLE spread SET (parallel_workers = 4)");
 	$ctl->query("ANALYZE spread");
-	# Branch one sleeps about 2 s in 4 workers and the leader; branch two
-	# reads b2.
-	$caller->query('SET enable_parallel_append = off');
+	# Branch one holds until the tag 'b_first' comes; branch two reads b2.
+	# Only the workers run hold(): the leader of a CREATE TABLE AS may not
+	# run a volatile PL/pgSQL function in parallel mode (its command
+	# counter is used), so it does not take part.
+	$caller->query('SET enable_parallel_append = off; SET parallel_leader_participation = off');
 	# This session may have 6 workers at once: with the competitor's 4
 	# registered, branch two can launch only 2.
 	$caller->query('SET max_parallel_workers = 6');
 	my $off = log_offset($node);
 	my $n = $caller->start("SELECT achieved_workers, attempts, target_met FROM parallel_guard.run("
-		  . "'CREATE TABLE starved AS SELECT count(*) FROM spread WHERE k <= 100 AND pg_sleep(0.1) IS NOT NULL "
+		  . "'CREATE TABLE starved AS SELECT count(*) FROM spread WHERE k <= 100 AND hold(''b_first'') "
 		  . "UNION ALL SELECT count(*) FROM b2', "
-		  . "target => 4, min => 2, retries => 6, delay => '2 s')");
-	# Once the first branch runs, a competitor takes 4 workers for about 7 s.
+		  . "target => 4, min => 2, retries => 6, delay => '1 s')");
 	ok( $ctl->poll(
 			"SELECT count(*) >= 4 FROM pg_stat_activity WHERE backend_type = 'parallel worker' "
 			  . "AND wait_event = 'PgSleep'",
 			't', 20),
 		"$label: the first branch's 4 workers run");
+	# A competitor takes 4 workers, then the first branch may end.
 	my $comp = GuardTap::Session->new($node, 'competitor');
 	$comp->query($GUARD_SETTINGS . ' SET max_parallel_workers_per_gather = 4;');
-	my $cn = $comp->start(
-		"SELECT count(*) FROM spread WHERE k <= 350 AND pg_sleep(0.1) IS NOT NULL");
+	my $h = GuardTap::start_holder($ctl, $comp, 'b_comp', $label);
+	$ctl->query("INSERT INTO stop VALUES ('b_first')");
+	# Attempt 1 judged short (its revised LOG line), then the competitor ends.
+	ok(defined(wait_log($node, $off, qr/parallel_guard: attempt=1\/6 .*launched=2 .*verdict=short/)),
+		"$label: attempt 1 was judged short while the competitor held its workers");
+	ok(release_holder($ctl, $h), "$label: the competitor ends");
 	my $r = $caller->result($n, 90);
 	is($r->{sqlstate}, '00000', "$label: the call succeeds") or diag($r->{err});
 	my @att = parse_attempts(log_since($node, $off));
@@ -94,9 +104,9 @@ $ctl->query("ANALYZE small");
 		"$label: the NOTICE says a later launch revised the verdict and names the Gather");
 	is($att[-1]{verdict}, 'met', "$label: the accepted attempt met target in both launches");
 	is($r->{out}, '4|' . $att[-1]{number} . '|t', "$label: achieved_workers is the fewest of any launch");
-	$comp->result($cn, 60);
 	$comp->quit;
-	$caller->query('RESET enable_parallel_append; RESET max_parallel_workers');
+	$caller->query('RESET enable_parallel_append; RESET max_parallel_workers; '
+		  . 'RESET parallel_leader_participation');
 }
 
 # --- C. the caller's memory over a 60-second statement ------------------------
