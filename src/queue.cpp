@@ -77,7 +77,7 @@ struct QueueShared {
     uint64 next_launch_seq;
     int nentries;
     pg_atomic_uint32 reserved_total; /* the sum of every entry's reserved */
-    pg_atomic_uint64 last_launch;    /* when an ordinary launch last began */
+    int nlaunching; /* marks of launches in flight after the entries (launching()) */
     pg_atomic_uint32 server_pool;    /* the server's max_parallel_workers */
     QueueEntry entries[FLEXIBLE_ARRAY_MEMBER];
 };
@@ -87,21 +87,50 @@ QueueEntry *mine = nullptr; /* this backend's entry while it is queued */
 bool exit_callback_set = false;
 constexpr long kQueuePollMs = 20; /* other queries' workers end without telling us */
 /*
- * An ordinary backend notes the time and then reads the reservations just
- * before its Gather sets up and registers its workers, well under a
- * millisecond later.  When an ordinary launch began less than this long
- * before a reservation was made, it may not have seen it: the head then
- * looks at the pool only once this long has passed since it reserved, when
- * such a launch has registered its workers and PostgreSQL counts them.
+ * An ordinary launch publishes, in launching() at its process number, the
+ * time it began (before it reads the reservations; 0: none in flight), and
+ * clears it once PostgreSQL has registered its workers (a Gather: at its
+ * child's first call, or when the Gather returns).  The head of the queue,
+ * once it has reserved, waits for every launch that began before its
+ * reservation was complete and is still in flight: such a launch may not
+ * have seen the reservation, and its workers are not counted yet.  An index
+ * build's launch follows its planning, where it reads the reservations,
+ * with no point to clear it at: it counts as in flight for
+ * kBuildInFlightMs.  The head waits kInFlightMaxMs at most (a Gather whose
+ * leader does not take part clears it only at its first row).
  */
-constexpr long kReserveGraceMs = 5;
+constexpr uint64 kBuildLaunch = 1; /* low bit of a launching() mark */
+constexpr long kBuildInFlightMs = 100;
+constexpr long kInFlightMaxMs = 1000;
+constexpr long kSettlePollMs = 1;
+
+
+Size entries_size()
+{
+    return MAXALIGN(add_size(offsetof(QueueShared, entries),
+                             mul_size(static_cast<Size>(MaxBackends), sizeof(QueueEntry))));
+}
+
+/* Ordinary launches run in backends, whose process numbers come first. */
+int launching_size()
+{
+    return MaxBackends;
+}
+
+/* The mark of the ordinary launch in flight in process number i. */
+pg_atomic_uint64 *launching(int i)
+{
+    return reinterpret_cast<pg_atomic_uint64 *>(reinterpret_cast<char *>(queue) +
+                                                 entries_size()) +
+           i;
+}
 
 } // namespace
 
 Size queue_shmem_size()
 {
-    return add_size(offsetof(QueueShared, entries),
-                    mul_size(static_cast<Size>(MaxBackends), sizeof(QueueEntry)));
+    return add_size(entries_size(), mul_size(static_cast<Size>(launching_size()),
+                                             sizeof(pg_atomic_uint64)));
 }
 
 void queue_shmem_init()
@@ -116,7 +145,9 @@ void queue_shmem_init()
         queue->next_launch_seq = 1;
         queue->nentries = MaxBackends;
         pg_atomic_init_u32(&queue->reserved_total, 0);
-        pg_atomic_init_u64(&queue->last_launch, 0);
+        queue->nlaunching = launching_size();
+        for (int i = 0; i < queue->nlaunching; i++)
+            pg_atomic_init_u64(launching(i), 0);
         /* In the postmaster: the value of postgresql.conf (or the default). */
         pg_atomic_init_u32(&queue->server_pool, static_cast<uint32>(max_parallel_workers));
         for (int i = 0; i < queue->nentries; i++)
@@ -291,7 +322,7 @@ int reservation_goal(const QueueEntry &e)
  * The head reserves its target, or what parallel_guard.max_reserved_workers
  * leaves of it after the other runs' reservations.
  */
-void reserve_for_head(QueueEntry *head, TimestampTz now)
+void reserve_for_head(QueueEntry *head)
 {
     int cap = guard_max_reserved_workers();
     if (cap < 0)
@@ -304,8 +335,10 @@ void reserve_for_head(QueueEntry *head, TimestampTz now)
     int had = static_cast<int>(reserved_of(*head));
     if (want != had) {
         set_reserved(*head, static_cast<uint32>(want));
+        /* A new share must reach every launch first: from now, when the
+         * increment is done, every launch that begins sees it. */
         if (want > had)
-            head->reserved_since = now; /* a new share must reach every backend first */
+            head->reserved_since = GetCurrentTimestamp();
     }
 }
 
@@ -349,18 +382,29 @@ bool pool_has_room(const QueueEntry &me)
 
 /*
  * Could an ordinary launch that read the reservations before this head's
- * was made still be registering its workers?  Only if one began shortly
- * before the reservation, and then only for a short while.  (Its note of
- * the time comes before its read of the reservations, our increment of the
- * reservations before this read of the time, each with a full barrier: one
- * of the two sees the other.)
+ * was made still be registering its workers?  Its mark comes before its
+ * read of the reservations, our increment of the reservations before this
+ * read of the marks, each with a full barrier: one of the two sees the
+ * other.  A mark later than the reservation's completion is a launch that
+ * read them after it.
  */
 bool launch_may_be_in_flight(const QueueEntry *head, TimestampTz now)
 {
-    if (TimestampDifferenceExceeds(head->reserved_since, now, kReserveGraceMs))
+    if (TimestampDifferenceExceeds(head->reserved_since, now, kInFlightMaxMs))
         return false;
-    auto last = static_cast<TimestampTz>(pg_atomic_read_u64(&queue->last_launch));
-    return last >= head->reserved_since - kReserveGraceMs * 1000;
+    pg_memory_barrier();
+    for (int i = 0; i < queue->nlaunching; i++) {
+        uint64 mark = pg_atomic_read_u64(launching(i));
+        if (mark == 0)
+            continue;
+        auto began = static_cast<TimestampTz>(mark >> 1);
+        if (began > head->reserved_since)
+            continue;
+        if ((mark & kBuildLaunch) && TimestampDifferenceExceeds(began, now, kBuildInFlightMs))
+            continue;
+        return true;
+    }
+    return false;
 }
 
 void become_launching(QueueEntry *e)
@@ -462,7 +506,7 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
             mine->state = QueueState::Waiting; /* back in line with its old ticket */
         QueueEntry *head = prune_and_find_head();
         if (head == mine) {
-            reserve_for_head(mine, now);
+            reserve_for_head(mine);
             settling = reserved_of(*mine) > 0 && launch_may_be_in_flight(mine, now);
             if (!settling && pool_has_room(*mine))
                 room = true;
@@ -477,7 +521,7 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
             *budget_ms = std::max(0L, *budget_ms - waited);
             return room;
         }
-        long wait = std::min(settling ? kReserveGraceMs : kQueuePollMs, *budget_ms - waited);
+        long wait = std::min(settling ? kSettlePollMs : kQueuePollMs, *budget_ms - waited);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait,
                          PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
@@ -553,11 +597,23 @@ uint32 queue_reserved_total()
     return queue ? pg_atomic_read_u32(&queue->reserved_total) : 0;
 }
 
-void queue_note_launch()
+bool queue_launch_begins(bool build)
 {
-    if (queue)
-        (void) pg_atomic_exchange_u64(&queue->last_launch,
-                                      static_cast<uint64>(GetCurrentTimestamp()));
+    if (!queue || MyProcNumber < 0 || MyProcNumber >= queue->nlaunching)
+        return false;
+    pg_atomic_uint64 *mark = launching(MyProcNumber);
+    uint64 old = pg_atomic_read_u64(mark);
+    if (old != 0 && (old & kBuildLaunch) == 0 && !build)
+        return false; /* a launch within one in flight: the outer one is older */
+    uint64 now = static_cast<uint64>(GetCurrentTimestamp()) << 1;
+    (void) pg_atomic_exchange_u64(mark, now | (build ? kBuildLaunch : 0));
+    return true;
+}
+
+void queue_launch_registered()
+{
+    if (queue && MyProcNumber >= 0 && MyProcNumber < queue->nlaunching)
+        pg_atomic_write_u64(launching(MyProcNumber), 0);
 }
 
 int queue_reserved_now()

@@ -61,9 +61,15 @@ void queue_leave();
  * atomic read). */
 uint32 queue_reserved_total();
 
-/* An ordinary launch begins: called before queue_reserved_total() is read
- * (one clock read and one atomic exchange). */
-void queue_note_launch();
+/*
+ * An ordinary launch begins: called before queue_reserved_total() is read
+ * (one clock read and one atomic exchange).  A Gather's launch calls
+ * queue_launch_registered() once its workers are registered; an index
+ * build's (build = true) counts as in flight for a short while.  Returns
+ * whether it marked the launch (not within another Gather's launch).
+ */
+bool queue_launch_begins(bool build);
+void queue_launch_registered();
 
 /* What every reservation holds back from an ordinary launch now (reserved
  * minus what its run has registered already). */

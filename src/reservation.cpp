@@ -27,9 +27,11 @@
  *    with the reservations seen at its start.
  * A launch inside one that is already capped keeps the outer cap.
  * A query without a parallel plan costs one flag test; a launch while
- * nothing is reserved, a clock read and two atomic operations (the note of
- * the launch lets the head of the queue skip its settling time when no
- * launch is in flight; queue.cpp).
+ * nothing is reserved, a clock read and three atomic operations (the mark
+ * of the launch in flight, set before it reads the reservations and
+ * cleared once its workers are registered, lets the head of the queue wait
+ * for exactly the launches that may not have seen its reservation;
+ * queue.cpp).
  *
  * The cap lowers the server's variable that RegisterDynamicBackgroundWorker()
  * reads, never the setting as the GUC machinery sees it: when the library is
@@ -117,16 +119,111 @@ void end_cap()
 /* The guard worker waits at most this long for its room at a launch. */
 constexpr long kRoomWaitMs = 100;
 
-/* Workers this launch must leave free; 0 on the fast path. */
-int reserved_to_leave_free()
+/* How a launch tells the head of the queue it is in flight (queue.hpp). */
+enum class InFlight { Gather, Build, Unmarked };
+
+/* Workers this launch must leave free; 0 on the fast path.  *marked: the
+ * launch is marked in flight, and must say when it has registered. */
+int reserved_to_leave_free(InFlight kind, bool *marked)
 {
+    *marked = false;
     /* The guard worker's launches were admitted by the queue (guard_launch()). */
     if (capping || serving_caller_procno >= 0 || !redirected)
         return 0;
-    queue_note_launch();
+    if (kind != InFlight::Unmarked)
+        *marked = queue_launch_begins(kind == InFlight::Build);
     if (queue_reserved_total() == 0 || !guard_yield_to_reservations())
         return 0;
     return queue_reserved_now();
+}
+
+/*
+ * A Gather's launch in flight in this backend: its child, whose first call
+ * comes right after PostgreSQL registered the workers (the leader reads its
+ * workers' tuples and runs the child itself; one that does not take part
+ * ends the flight when the Gather returns).  One at a time: a launch within
+ * another is not marked.
+ */
+PlanState *in_flight_child = nullptr;
+ExecProcNodeMtd in_flight_child_call = nullptr;
+
+TupleTableSlot *registered_at_child(PlanState *ps);
+
+void unhook_in_flight_child()
+{
+    if (in_flight_child == nullptr)
+        return;
+    in_flight_child->ExecProcNodeReal = in_flight_child_call;
+    if (in_flight_child->ExecProcNode == registered_at_child)
+        in_flight_child->ExecProcNode = in_flight_child_call;
+    in_flight_child = nullptr;
+}
+
+TupleTableSlot *registered_at_child(PlanState *ps)
+{
+    ExecProcNodeMtd real = in_flight_child_call;
+    if (ps != in_flight_child || real == nullptr)
+        elog(ERROR, "parallel_guard: a launch in flight lost its node");
+    unhook_in_flight_child();
+    queue_launch_registered();
+    return real(ps);
+}
+
+struct MarkedLaunch {
+    PlanState *ps;
+    ExecProcNodeMtd real;
+    int reserved;
+    int planned;
+    const int *launched;
+    TupleTableSlot *slot; /* what the Gather returned */
+};
+
+TupleTableSlot *launch_capped(PlanState *ps, ExecProcNodeMtd real, int reserved, int planned,
+                              const int *launched);
+
+void hook_in_flight_child(PlanState *child)
+{
+    if (child == nullptr || in_flight_child != nullptr)
+        return;
+    in_flight_child = child;
+    in_flight_child_call = child->ExecProcNodeReal;
+    child->ExecProcNodeReal = registered_at_child;
+    if (child->ExecProcNode == in_flight_child_call)
+        child->ExecProcNode = registered_at_child;
+}
+
+void run_marked(MarkedLaunch *m)
+{
+    m->slot = m->reserved > 0
+                  ? launch_capped(m->ps, m->real, m->reserved, m->planned, m->launched)
+                  : m->real(m->ps);
+}
+
+void end_flight(PlanState *child)
+{
+    if (in_flight_child == child)
+        unhook_in_flight_child();
+    queue_launch_registered();
+}
+
+/* Run a launch marked in flight; it has registered at the latest when the
+ * Gather returns or fails. */
+TupleTableSlot *launch_marked(MarkedLaunch m)
+{
+    PlanState *child = outerPlanState(m.ps);
+    hook_in_flight_child(child);
+    PG_TRY();
+    {
+        run_marked(&m);
+    }
+    PG_CATCH();
+    {
+        end_flight(child);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    end_flight(child);
+    return m.slot;
 }
 
 /*
@@ -219,7 +316,10 @@ TupleTableSlot *capped_launch(PlanState *ps, ExecProcNodeMtd real, bool initiali
      * that did not change them). */
     if (init_params != nullptr)
         ExecSetParamPlanMulti(init_params, GetPerTupleExprContext(ps->state));
-    int reserved = reserved_to_leave_free();
+    bool marked;
+    int reserved = reserved_to_leave_free(InFlight::Gather, &marked);
+    if (marked)
+        return launch_marked({ps, real, reserved, planned, launched, nullptr});
     if (reserved <= 0)
         return real(ps);
     return launch_capped(ps, real, reserved, planned, launched);
@@ -294,7 +394,8 @@ void reservation_build_simple_rel(PlannerInfo *root, RelOptInfo *rel, RangeTblEn
         return;
     if (build_capping)
         end_cap();
-    int reserved = reserved_to_leave_free();
+    bool marked; /* a build's mark lasts a short while (queue.cpp) */
+    int reserved = reserved_to_leave_free(InFlight::Build, &marked);
     if (reserved > 0) {
         begin_cap(reserved);
         build_capping = true;
@@ -334,7 +435,10 @@ void reservation_process_utility(PlannedStmt *pstmt, const char *query, bool rea
                                  ProcessUtilityContext context, ParamListInfo params,
                                  QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
 {
-    int reserved = launches_in_utility(pstmt->utilityStmt) ? reserved_to_leave_free() : 0;
+    bool marked; /* never: the launch may come long after the statement began */
+    int reserved = launches_in_utility(pstmt->utilityStmt)
+                       ? reserved_to_leave_free(InFlight::Unmarked, &marked)
+                       : 0;
     if (reserved <= 0) {
         call_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
         if (build_capping)
