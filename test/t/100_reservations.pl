@@ -266,37 +266,15 @@ $ctl->query('SELECT parallel_guard.stats_reset()');
 
 # --- a guarded run meets its target while others launch in a loop ------------
 my $comp_round = 0;
-sub start_competitor
+sub competitor
 {
 	my $tag = 'c' . ++$comp_round;
-	my $s = session("competitor $tag");
-	my $n = $s->start(<<"SQL");
-DO \$\$
-DECLARE l text; t0 timestamptz := clock_timestamp();
-BEGIN
-  WHILE NOT EXISTS (SELECT 1 FROM stop WHERE tag = '$tag')
-        AND clock_timestamp() < t0 + interval '120 s' LOOP
-    FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM big' LOOP
-      IF l ~ 'Workers Launched' THEN RAISE NOTICE 'competitor %', l; END IF;
-    END LOOP;
-  END LOOP;
-END \$\$
-SQL
-	return [ $s, $n, $tag ];
-}
-
-sub stop_competitor
-{
-	my ($c) = @_;
-	$ctl->query("INSERT INTO stop VALUES ('$c->[2]')");
-	my $r = $c->[0]->result($c->[1], 60);
-	my @launched = $r->{err} =~ /competitor\s+Workers Launched: (\d+)/g;
-	return @launched;
+	return start_competitor(session("competitor $tag"), $tag, 'SELECT count(*) FROM big');
 }
 
 {
 	my $label = 'competitors';
-	my @c = (start_competitor(), start_competitor());
+	my @c = (competitor(), competitor());
 	usleep(300_000);
 	my $g = session('guarded');
 	for my $i (1 .. 3)
@@ -307,7 +285,7 @@ sub stop_competitor
 			"$label: run $i of target 4 (min 4, one attempt) gets its 4 workers while two sessions launch in a loop")
 		  or diag($r->{err});
 	}
-	my @l = map { stop_competitor($_) } @c;
+	my @l = map { stop_competitor($node, $_) } @c;
 	cmp_ok(scalar(@l), '>', 10, "$label: the competitors launched all along (" . scalar(@l) . " launches)");
 	ok((grep { $_ == 4 } @l), "$label: ... and got their 4 workers when nobody had reserved them");
 	$_->quit for @sessions;
@@ -317,7 +295,7 @@ sub stop_competitor
 # --- 40 guarded jobs at once on a pool of 8 ------------------------------------
 {
 	my $label = '40 jobs';
-	my @c = (start_competitor(), start_competitor());
+	my @c = (competitor(), competitor());
 	my $off = log_offset($node);
 	my @jobs;
 	for my $i (1 .. 40)
@@ -333,7 +311,7 @@ sub stop_competitor
 		my $r = $j->[0]->result($j->[1], 180);
 		$outcome{"$r->{sqlstate}|$r->{out}"}++;
 	}
-	stop_competitor($_) for @c;
+	stop_competitor($node, $_) for @c;
 	is_deeply(\%outcome, { '00000|4|1' => 40 },
 		"$label: every job met its target 4 at its first attempt")
 	  or diag(explain \%outcome);

@@ -44,7 +44,7 @@ my $COMPETE = "SELECT count(*) FROM big WHERE CASE WHEN k > 0 THEN true ELSE k =
 my @sessions;
 my $round = 0;
 
-sub start_competitor
+sub competitor
 {
 	my $tag = 'c' . ++$round;
 	my $s = GuardTap::Session->new($node, "competitor $tag");
@@ -52,30 +52,10 @@ sub start_competitor
 	$s->query($GUARD_SETTINGS . ' SET max_parallel_workers_per_gather = 4;');
 	# Parsed and planned once: each execution sets up and launches anew.
 	$s->query("PREPARE compete AS $COMPETE");
-	my $n = $s->start(<<"SQL");
-DO \$\$
-DECLARE l text; t0 timestamptz := clock_timestamp();
-BEGIN
-  WHILE NOT EXISTS (SELECT 1 FROM stop WHERE tag = '$tag')
-        AND clock_timestamp() < t0 + interval '120 s' LOOP
-    FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE compete' LOOP
-      IF l ~ 'Workers Launched' THEN RAISE NOTICE 'competitor %', l; END IF;
-    END LOOP;
-  END LOOP;
-END \$\$
-SQL
-	return [ $s, $n, $tag ];
+	return start_competitor($s, $tag, 'EXECUTE compete');
 }
 
-sub stop_competitor
-{
-	my ($c) = @_;
-	$node->safe_psql('postgres', "INSERT INTO stop VALUES ('$c->[2]')");
-	my $r = $c->[0]->result($c->[1], 120);
-	return $r->{err} =~ /competitor\s+Workers Launched: (\d+)/g;
-}
-
-my @c = (start_competitor(), start_competitor());
+my @c = (competitor(), competitor());
 usleep(500_000);
 my $g = GuardTap::Session->new($node, 'guarded');
 push @sessions, $g;
@@ -90,7 +70,7 @@ for my $i (1 .. $RUNS)
 	push @bad, "run $i: $r->{sqlstate} $r->{out} " . join(' ', grep { /ERROR|DETAIL/ } split /\n/, $r->{err})
 	  if "$r->{sqlstate}|$r->{out}" ne '00000|4|1';
 }
-my @l = map { stop_competitor($_) } @c;
+my @l = map { stop_competitor($node, $_) } @c;
 is(scalar(@bad), 0,
 	"$RUNS of $RUNS guarded runs (target 4, min 4, one attempt) got their 4 workers "
 	  . 'while two sessions launched slow-to-set-up Gathers in a loop')

@@ -29,7 +29,7 @@ our @EXPORT = qw(
   log_offset log_since wait_log
   parse_attempts parse_runs notices
   poll_until batch_role stop_process
-  holder_fixture release_holder most_workers
+  holder_fixture release_holder most_workers start_competitor stop_competitor
   $GUARD_SETTINGS $LEFTOVER_SQL @RESERVATION_POOL
 );
 
@@ -140,6 +140,40 @@ sub release_holder
 	$ctl->query("INSERT INTO stop VALUES ('$h->[2]')");
 	my $r = $h->[0]->result($h->[1]);
 	return $r->{sqlstate} eq '00000';
+}
+
+# start_competitor($s, $tag, $query): in session $s, runs EXPLAIN ANALYZE of
+# $query (a query, or EXECUTE of a prepared one) in a loop until the table
+# stop (holder_fixture(), or one of its own) has $tag, 120 s at most; each
+# launch raises a NOTICE with its "Workers Launched".  Returns [session,
+# statement number, tag] for stop_competitor().
+sub start_competitor
+{
+	my ($s, $tag, $query) = @_;
+	(my $quoted = $query) =~ s/'/''/g;
+	my $n = $s->start(<<"SQL");
+DO \$\$
+DECLARE l text; t0 timestamptz := clock_timestamp();
+BEGIN
+  WHILE NOT EXISTS (SELECT 1 FROM stop WHERE tag = '$tag')
+        AND clock_timestamp() < t0 + interval '120 s' LOOP
+    FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $quoted' LOOP
+      IF l ~ 'Workers Launched' THEN RAISE NOTICE 'competitor %', l; END IF;
+    END LOOP;
+  END LOOP;
+END \$\$
+SQL
+	return [ $s, $n, $tag ];
+}
+
+# stop_competitor($node, $c): ends the loop; returns the number of workers
+# each of its launches got.
+sub stop_competitor
+{
+	my ($node, $c) = @_;
+	$node->safe_psql('postgres', "INSERT INTO stop VALUES ('$c->[2]')");
+	my $r = $c->[0]->result($c->[1], 120);
+	return $r->{err} =~ /competitor\s+Workers Launched: (\d+)/g;
 }
 
 # most_workers($ctl, $s, $sql): runs $sql in session $s and returns the most
