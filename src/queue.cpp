@@ -481,6 +481,11 @@ void queue_join(const RunSpec &spec)
 
 bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
 {
+    /* Every count below is taken under the queue's lock, where 19 cannot
+     * find PostgreSQL's registrations for the first time (bgworker_slots.cpp):
+     * find them now, or each count falls back on the lock groups, which see a
+     * registered worker only once it has started. */
+    (void) bgworker_slots_available();
     if (!queue || !mine)
         return true;
     if (*budget_ms <= 0) {
