@@ -5,6 +5,7 @@
 
 #include "pg.hpp"
 #include "history.hpp"
+#include "launch_sites.hpp"
 #include "queue.hpp"
 #include "reservation.hpp"
 #include "stats.hpp"
@@ -118,4 +119,7 @@ void _PG_init(void)
         shmem_startup_hook = guard_shmem_startup;
         pg_guard::reservation_install_hooks();
     }
+    /* After the reservation hooks: a guarded statement's launch is counted
+     * around the reservation's handling of it. */
+    pg_guard::launch_sites_install_hooks();
 }
