@@ -32,6 +32,7 @@ struct RunSpec {
     int per_gather;    /* max_parallel_workers_per_gather for the statement, or -1 */
     int maintenance;   /* max_parallel_maintenance_workers for the statement, or -1 */
     int max_sites;     /* launch sites the attempt's segment has room for */
+    bool as_written;   /* guarded as written (parallel_guard.target), not by run() */
 };
 
 /* One launch site of an attempt, as the verdict saw it. */

@@ -119,6 +119,33 @@ int parallel_workers_registered()
     return static_cast<int>(registered - terminated);
 }
 
+int parallel_workers_registered_unlocked()
+{
+    if (probe != Probe::Usable)
+        return -1;
+    uint32 registered = *static_cast<volatile uint32 *>(&slots->parallel_register_count);
+    pg_read_barrier();
+    uint32 terminated = *static_cast<volatile uint32 *>(&slots->parallel_terminate_count);
+    return static_cast<int>(registered - terminated);
+}
+
+int parallel_workers_of_unlocked(pid_t pid)
+{
+    if (probe != Probe::Usable)
+        return -1;
+    int n = 0;
+    for (int i = 0; i < slots->total_slots; i++) {
+        const MirrorSlot *s = &slots->slot[i];
+        if (!*static_cast<const volatile bool *>(&s->in_use))
+            continue;
+        pg_read_barrier(); /* the registration is written before in_use */
+        if ((s->worker.bgw_flags & BGWORKER_CLASS_PARALLEL) != 0 &&
+            *static_cast<const volatile pid_t *>(&s->worker.bgw_notify_pid) == pid)
+            n++;
+    }
+    return n;
+}
+
 int parallel_launches_of(pid_t pid, SlotLaunch *out, int max)
 {
     MirrorArray *a = attach();

@@ -46,4 +46,13 @@ struct SlotLaunch {
  */
 int parallel_launches_of(pid_t pid, SlotLaunch *out, int max);
 
+/*
+ * The same two counts read without BackgroundWorkerLock, for a signal
+ * handler (build_sampler.cpp): only plain reads of shared memory, so a
+ * registration made at that moment may be missed and seen at the next read.
+ * -1 unless bgworker_slots_available() has answered true before.
+ */
+int parallel_workers_registered_unlocked();
+int parallel_workers_of_unlocked(pid_t pid);
+
 } // namespace pg_guard

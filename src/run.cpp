@@ -1,26 +1,21 @@
 /*
- * run.cpp: the SQL entry point parallel_guard.run() and its attempt loop.
+ * run.cpp: the SQL entry point parallel_guard.run(), whose attempts each run
+ * in a background worker of their own.
  *
  *   validate the arguments and the statement  (nothing started yet)
- *   for attempt 1 .. retries:                 (retries counts every attempt)
- *       wait `delay` (not before the first)
- *       start a worker, watch its launch, commit or roll back (watcher.cpp)
- *   return one row, or raise SQLSTATE 53000 listing every attempt
+ *   the attempts (attempt_loop.cpp), each: start a worker, watch its
+ *   launches, commit or roll back (watcher.cpp)
+ *   return one row
  *
- * If anything raises an error here (a cancel, statement_timeout, the
- * statement's own error), the current worker is terminated and waited for
- * before the error leaves this function.
+ * If anything raises an error (a cancel, statement_timeout, the statement's
+ * own error), the current worker is terminated and waited for before the
+ * error leaves.
  */
-#include <algorithm>
 #include "attempt.hpp"
+#include "attempt_loop.hpp"
 #include "boundary.hpp"
-#include "history.hpp"
 #include "launcher.hpp"
-#include "messages.hpp"
-#include "module.hpp"
-#include "queue.hpp"
 #include "statement.hpp"
-#include "stats.hpp"
 #include "watcher.hpp"
 
 extern "C" {
@@ -30,26 +25,6 @@ PG_FUNCTION_INFO_V1(parallel_guard_run);
 namespace pg_guard {
 
 namespace {
-
-/* The attempts made so far, grown as needed (retries may be large). */
-struct AttemptLog {
-    AttemptRecord *recs;
-    int n;
-    int capacity;
-};
-
-AttemptRecord *next_record(AttemptLog *log)
-{
-    if (log->n == log->capacity) {
-        log->capacity *= 2;
-        log->recs = static_cast<AttemptRecord *>(
-            repalloc(log->recs, sizeof(AttemptRecord) * static_cast<Size>(log->capacity)));
-    }
-    AttemptRecord *rec = &log->recs[log->n++];
-    memset(rec, 0, sizeof(*rec));
-    rec->number = log->n;
-    return rec;
-}
 
 int int_arg(FunctionCallInfo fcinfo, int i, const char *name)
 {
@@ -81,6 +56,7 @@ long interval_ms(const Interval *iv)
 RunSpec read_arguments(FunctionCallInfo fcinfo)
 {
     RunSpec spec;
+    memset(&spec, 0, sizeof(spec));
 
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -120,46 +96,6 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
     return spec;
 }
 
-/* Settings that make target impossible or unlikely, said before any attempt. */
-void check_settings(const RunSpec &spec)
-{
-    /*
-     * Our own worker takes one slot; a caller that is itself a background
-     * worker (a pg_cron job in its background-worker mode) holds another.
-     */
-    bool caller_is_bgworker = MyBgworkerEntry != nullptr;
-    int room = max_worker_processes - 1 - (caller_is_bgworker ? 1 : 0);
-    if (spec.target > room)
-        ereport(ERROR,
-                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                 errmsg("target %d can never be reached on this server", spec.target),
-                 caller_is_bgworker
-                     ? errdetail("max_worker_processes is %d; this caller is itself a background "
-                                 "worker (%s) holding one slot and parallel_guard's own "
-                                 "background worker takes another, which leaves at most %d for "
-                                 "parallel workers.",
-                                 max_worker_processes, MyBgworkerEntry->bgw_type, room)
-                     : errdetail("max_worker_processes is %d and parallel_guard's own background "
-                                 "worker takes one slot, which leaves at most %d for parallel "
-                                 "workers.",
-                                 max_worker_processes, room),
-                 errhint("Lower target, or raise max_worker_processes (this needs a restart).")));
-    static bool said_no_queue = false;
-    if (!queue_available() && !said_no_queue) {
-        said_no_queue = true;
-        ereport(LOG_SERVER_ONLY,
-                (errmsg("parallel_guard is not in shared_preload_libraries: guarded runs do not "
-                        "queue for parallel workers"),
-                 errhint("Add parallel_guard to shared_preload_libraries and restart to have "
-                         "concurrent guarded runs served first come, first served.")));
-    }
-    if (max_parallel_workers < spec.target)
-        ereport(NOTICE, (errmsg("max_parallel_workers is %d in this session, below target %d",
-                                max_parallel_workers, spec.target),
-                         errdetail("No attempt can launch more than %d parallel workers.",
-                                   max_parallel_workers)));
-}
-
 /*
  * The worker commits on its own: say what that means for the caller.  In a
  * subtransaction too: psql's ON_ERROR_ROLLBACK and pgjdbc's autosave put
@@ -186,25 +122,6 @@ void warn_about_transaction()
                         "transaction"),
                  errdetail("A later ROLLBACK, of a savepoint or of the whole transaction, does "
                            "not remove the table.")));
-}
-
-void sleep_ms(long ms)
-{
-    /* A delay of centuries is allowed (statement_timeout still applies): saturate. */
-    TimestampTz start = GetCurrentTimestamp();
-    TimestampTz end =
-        ms > (PG_INT64_MAX - start) / 1000 ? PG_INT64_MAX : TimestampTzPlusMilliseconds(start, ms);
-    for (;;) {
-        TimestampTz now = GetCurrentTimestamp();
-        if (now >= end)
-            return;
-        /* WaitLatch takes at most INT_MAX ms: wake up hourly on long waits. */
-        long left = static_cast<long>(std::min<int64>((end - now + 999) / 1000, 3600 * 1000));
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
-                         PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        CHECK_FOR_INTERRUPTS();
-    }
 }
 
 [[noreturn]] void raise_worker_error(const RunSpec &spec, const AttemptRecord &rec, ErrorData *err)
@@ -245,78 +162,29 @@ void sleep_ms(long ms)
     pg_unreachable();
 }
 
-[[noreturn]] void raise_shortfall(const RunSpec &spec, const AttemptLog &log)
-{
-    const AttemptRecord &last = log.recs[log.n - 1];
-    char *detail = attempts_detail(spec, log.recs, log.n);
+/* ---- the runner: one background worker per attempt ---- */
 
-    if (last.verdict == Verdict::PlanTooSmall)
-        ereport(ERROR,
-                (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-                 errmsg("the plan asks for %d parallel workers, fewer than min %d", last.planned,
-                        spec.min),
-                 errdetail("%s Retrying cannot change the plan, so no further attempt was made; "
-                           "nothing was committed.",
-                           detail),
-                 errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
-                         "the table's parallel_workers option) and PARALLEL SAFE functions.")));
-    ereport(
-        ERROR,
-        (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-         errmsg("only %d parallel workers launched, at least %d required", last.launched, spec.min),
-         errdetail("%s Every attempt was rolled back.", detail),
-         errhint("Raise max_parallel_workers or max_worker_processes, or run the statement "
-                 "when fewer parallel queries are active.")));
-    pg_unreachable();
+struct WorkerRunner {
+    WorkerRun *current;
+};
+
+void worker_attempt(void *arg, const RunSpec &spec, AttemptRecord *rec, TimestampTz start)
+{
+    auto *r = static_cast<WorkerRunner *>(arg);
+    r->current = launch_worker(spec);
+    watch_attempt(r->current, spec, rec, start);
+    ErrorData *err = r->current->error;
+    release_worker(r->current);
+    r->current = nullptr;
+    if (rec->verdict == Verdict::Failed)
+        raise_worker_error(spec, *rec, err);
 }
 
-void run_attempts(const RunSpec &spec, AttemptLog *log, TimestampTz started)
+void worker_abandon(void *arg)
 {
-    WorkerRun *volatile current = nullptr;
-    long queue_budget_ms = guard_queue_timeout_ms();
-
-    PG_TRY();
-    {
-        queue_join(spec);
-        for (int i = 1; i <= spec.retries; i++) {
-            if (i > 1)
-                sleep_ms(spec.delay_ms);
-            AttemptRecord *rec = next_record(log);
-            TimestampTz queued = GetCurrentTimestamp();
-            rec->queue_room = queue_wait_turn(spec, i, &queue_budget_ms);
-            TimestampTz attempt_start = GetCurrentTimestamp();
-            rec->queued_ms = static_cast<double>(attempt_start - queued) / 1000.0;
-            current = launch_worker(spec);
-            watch_attempt(current, spec, rec, attempt_start);
-            ErrorData *err = current->error;
-            release_worker(current);
-            current = nullptr;
-
-            if (rec->verdict == Verdict::Failed)
-                raise_worker_error(spec, *rec, err);
-            if (rec->verdict != Verdict::Short)
-                break;
-        }
-        queue_leave();
-    }
-    PG_CATCH();
-    {
-        /*
-         * Take the worker along before the error leaves us.  The cleanup
-         * below takes LWLocks (queue, history, stats): release any the error
-         * left held first, as PostgreSQL's own error recovery does, or a
-         * lock taken again by this backend would wait for itself forever.
-         */
-        HOLD_INTERRUPTS();
-        LWLockReleaseAll();
-        stop_worker_quietly(current);
-        queue_leave();
-        history_record(spec, log->recs, log->n, started, RunOutcome::Error, geterrcode());
-        stats_record_run(log->recs, log->n, RunOutcome::Error, geterrcode());
-        RESUME_INTERRUPTS();
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
+    auto *r = static_cast<WorkerRunner *>(arg);
+    stop_worker_quietly(r->current);
+    r->current = nullptr;
 }
 
 Datum run_sql_function(FunctionCallInfo fcinfo)
@@ -339,29 +207,14 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
         spec.maintenance = spec.target; /* REFRESH rebuilds the view's indexes */
     if (!is_index_build(st.kind) && max_parallel_workers_per_gather < spec.target)
         spec.per_gather = spec.target;
-    check_settings(spec);
+    check_guard_settings(spec, 1);
     warn_about_transaction();
-
-    TimestampTz start = GetCurrentTimestamp();
-    AttemptLog log;
-    log.capacity = Min(spec.retries, 16);
-    log.n = 0;
-    log.recs = static_cast<AttemptRecord *>(palloc(sizeof(AttemptRecord) * log.capacity));
 
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     release_late_cancels_with(rsinfo->econtext->ecxt_per_query_memory);
-    run_attempts(spec, &log, start);
-
+    auto *runner_state = static_cast<WorkerRunner *>(palloc0(sizeof(WorkerRunner)));
+    AttemptLog log = guard_attempts(spec, {worker_attempt, worker_abandon, runner_state});
     const AttemptRecord &last = log.recs[log.n - 1];
-    report_run(spec, log.recs, log.n, static_cast<double>(GetCurrentTimestamp() - start) / 1000.0);
-    if (!verdict_commits(last.verdict)) {
-        history_record(spec, log.recs, log.n, start, RunOutcome::Shortfall,
-                       ERRCODE_INSUFFICIENT_RESOURCES);
-        stats_record_run(log.recs, log.n, RunOutcome::Shortfall, ERRCODE_INSUFFICIENT_RESOURCES);
-        raise_shortfall(spec, log);
-    }
-    history_record(spec, log.recs, log.n, start, RunOutcome::Committed, 0);
-    stats_record_run(log.recs, log.n, RunOutcome::Committed, 0);
 
     Datum values[5];
     bool nulls[5] = {false, false, false, false, false};

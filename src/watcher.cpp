@@ -23,6 +23,7 @@
 #include "watcher.hpp"
 
 #include "bgworker_slots.hpp"
+#include "build_sampler.hpp"
 #include "lock_group.hpp"
 #include "messages.hpp"
 #include "module.hpp"
@@ -85,7 +86,10 @@ struct HandleSeen {
 
 /* Everything one attempt's watch keeps between two looks; plain data. */
 struct Watch {
-    WorkerRun *w;
+    WorkerRun *w;       /* the guard worker's attempt; nullptr when guarded as written */
+    pid_t pid;          /* the process that runs the statement (registers its launches) */
+    GuardShared *shared;
+    LaunchSite *sites;
     const RunSpec *spec;
     AttemptRecord *rec;
     TimestampTz start;
@@ -105,6 +109,8 @@ struct Watch {
     TimestampTz abort_requested_at;
     TimestampTz last_lock_check;
     MemoryContext scratch; /* reset after every use: the caller's memory stays flat */
+    int sampling;          /* as written: the index build site the sampler counts, or -1 */
+    bool short_raised;     /* as written: the attempt was ended by our ERROR */
 };
 
 /* ---- counting ---- */
@@ -152,7 +158,7 @@ void count_index_registrations(Watch *wt, TimestampTz now)
     if (!building)
         return; /* no build under way: nothing to read */
     SlotLaunch seen[kMaxSlotLaunches];
-    int n = parallel_launches_of(wt->w->pid, seen, kMaxSlotLaunches);
+    int n = parallel_launches_of(wt->pid, seen, kMaxSlotLaunches);
     for (int i = 0; i < n; i++) {
         int h = handle_site(wt, seen[i].handle);
         if (h < 0) {
@@ -248,7 +254,7 @@ void count_slow_gather(Watch *wt, TimestampTz now)
         !TimestampDifferenceExceeds(wt->view.sites[pending].pending_since, now, wt->settle_ms))
         return;
     SlotLaunch seen[kMaxSlotLaunches];
-    int n = parallel_launches_of(wt->w->pid, seen, kMaxSlotLaunches);
+    int n = parallel_launches_of(wt->pid, seen, kMaxSlotLaunches);
     int count = -1, unknown = 0;
     uint32 handle = 0;
     Counted how = Counted::Registrations;
@@ -282,6 +288,40 @@ void count_slow_gather(Watch *wt, TimestampTz now)
     c.counted = how;
 }
 
+/*
+ * As written, the index builds run in this process: the build sampler counts
+ * the newest pending build while it runs (build_sampler.hpp).  A build's
+ * count is final once its registrations are settled or the statement has
+ * moved on (a later site, or done).  The sampler cancels the statement when
+ * the count would roll the attempt back.
+ */
+void count_index_sampled(Watch *wt)
+{
+    const RunSpec &spec = *wt->spec;
+    bool done = wt->view.state >= WorkerState::Executed;
+    for (int s = 0; s < wt->view.nsites; s++) {
+        const LaunchSite &ls = wt->view.sites[s];
+        SiteCount &c = wt->counts[s];
+        if (ls.kind != SiteKind::IndexBuild || !ls.pending || c.launches > 0)
+            continue;
+        if (wt->sampling < 0) {
+            int want = std::min(ls.planned, spec.target);
+            int below = ls.planned < spec.min                 ? ls.planned + 1
+                        : wt->rec->number < spec.retries ? want
+                                                             : spec.min;
+            build_sampler_start(ls.planned, below, wt->settle_ms);
+            wt->sampling = s;
+        }
+        if (wt->sampling != s)
+            continue;
+        bool moved_on = s < wt->view.nsites - 1 || done;
+        if (moved_on || build_sampler_settled()) {
+            c = {1, build_sampler_stop(), false, Counted::Registrations};
+            wt->sampling = -1;
+        }
+    }
+}
+
 /* Refresh the counts from the worker's sites, then what the caller counts. */
 void count_launches(Watch *wt, TimestampTz now)
 {
@@ -296,6 +336,10 @@ void count_launches(Watch *wt, TimestampTz now)
         wt->counts[s] = {ls.launches, ls.fewest, ls.pending, Counted::Gather};
         if (ls.kind == SiteKind::IndexBuild)
             wt->counts[s].counted = Counted::Registrations;
+    }
+    if (wt->w == nullptr) {
+        count_index_sampled(wt);
+        return; /* a Gather in this process is counted exactly when it returns, at the latest */
     }
     count_index_registrations(wt, now);
     if (wt->view.state < WorkerState::Executed)
@@ -423,7 +467,7 @@ void take_verdict(Watch *wt, const Assessment &a, TimestampTz now, bool final)
         rec->elapsed_ms = ms_between(wt->start, now);
     }
     wt->final = final;
-    if (!verdict_commits(a.verdict)) {
+    if (!verdict_commits(a.verdict) && wt->w != nullptr) {
         request_abort(wt->w);
         wt->abort_requested_at = now;
     }
@@ -678,25 +722,27 @@ void finish(Watch *wt)
         rec->verdict = Verdict::Failed;
     if (rec->elapsed_ms == 0.0)
         rec->elapsed_ms = ms_between(wt->start, GetCurrentTimestamp());
-    MemoryContextDelete(wt->scratch);
 }
 
-} // namespace
-
-void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start)
+Watch *new_watch(const RunSpec &spec, AttemptRecord *rec, TimestampTz start,
+                 GuardShared *shared, LaunchSite *sites, pid_t pid, WorkerRun *w)
 {
     auto *wt = static_cast<Watch *>(palloc0(sizeof(Watch)));
     wt->w = w;
+    wt->pid = pid;
+    wt->shared = shared;
+    wt->sites = sites;
     wt->spec = &spec;
     wt->rec = rec;
     wt->start = start;
     wt->settle_ms = guard_settle_time_ms();
     wt->view.change = UINT32_MAX; /* copy the sites at the first look */
     wt->slow.site = -1;
+    wt->sampling = -1;
     wt->last_lock_check = start;
     wt->scratch = AllocSetContextCreate(CurrentMemoryContext, "parallel_guard watch",
                                         ALLOCSET_SMALL_SIZES);
-    wt->max_sites = w->shared->max_sites;
+    wt->max_sites = shared->max_sites;
     wt->view.sites = static_cast<LaunchSite *>(palloc0(sizeof(LaunchSite) * wt->max_sites));
     wt->counts = static_cast<SiteCount *>(palloc0(sizeof(SiteCount) * wt->max_sites));
     wt->handles = static_cast<HandleSeen *>(palloc0(sizeof(HandleSeen) * wt->max_sites));
@@ -707,7 +753,37 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
     rec->planned = -1;
     rec->launched = -1;
     rec->site = -1;
-    rec->worker_pid = w->pid;
+    rec->worker_pid = pid;
+    return wt;
+}
+
+void free_watch(Watch *wt)
+{
+    MemoryContextDelete(wt->scratch);
+    pfree(wt->view.sites);
+    pfree(wt->counts);
+    pfree(wt->handles);
+    pfree(wt->most_members);
+    pfree(wt);
+}
+
+/* The statement failed: what launched before its error is still said. */
+void record_failure(Watch *wt, TimestampTz now)
+{
+    Assessment a = assess(wt, false);
+    if (a.launches > 0 && a.verdict != wt->reported)
+        take_verdict(wt, a, now, false);
+    else
+        record(wt, a);
+    wt->rec->verdict = Verdict::Failed;
+    wt->final = true;
+}
+
+} // namespace
+
+void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, TimestampTz start)
+{
+    Watch *wt = new_watch(spec, rec, start, w->shared, w->sites, w->pid, w);
 
     for (;;) {
         drain_worker_messages(w);
@@ -719,16 +795,9 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
             bool failed = wt->view.state == WorkerState::Failed ||
                           (stopped && wt->view.state < WorkerState::Executed);
             count_launches(wt, now);
-            if (failed) {
-                /* What launched before the statement's error is still said. */
-                Assessment a = assess(wt, false);
-                if (a.launches > 0 && a.verdict != wt->reported)
-                    take_verdict(wt, a, now, false);
-                else
-                    record(wt, a);
-                rec->verdict = Verdict::Failed;
-                wt->final = true;
-            } else if (judge(wt, now))
+            if (failed)
+                record_failure(wt, now);
+            else if (judge(wt, now))
                 continue; /* act on the new decision at once */
         }
         if (commit_when_done(wt))
@@ -746,11 +815,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
         CHECK_FOR_INTERRUPTS();
     }
     finish(wt);
-    pfree(wt->view.sites);
-    pfree(wt->counts);
-    pfree(wt->handles);
-    pfree(wt->most_members);
-    pfree(wt);
+    free_watch(wt);
 }
 
 void release_late_cancels_with(MemoryContext query_cxt)
@@ -760,6 +825,63 @@ void release_late_cancels_with(MemoryContext query_cxt)
         MemoryContextAllocZero(query_cxt, sizeof(MemoryContextCallback)));
     cb->func = release_late_cancels_at_end;
     MemoryContextRegisterResetCallback(query_cxt, cb);
+}
+
+/* ---- guarded as written: the statement runs in this very process ---- */
+
+struct InlineWatch {
+    Watch watch;
+};
+
+InlineWatch *inline_watch_begin(const RunSpec &spec, AttemptRecord *rec, TimestampTz start,
+                                GuardShared *shared, LaunchSite *sites)
+{
+    return reinterpret_cast<InlineWatch *>(
+        new_watch(spec, rec, start, shared, sites, MyProcPid, nullptr));
+}
+
+void inline_watch_look(InlineWatch *iw, bool may_raise)
+{
+    Watch *wt = &iw->watch;
+    read_shared(wt->shared, wt->sites, &wt->view, wt->view.change);
+    if (!wt->final) {
+        TimestampTz now = GetCurrentTimestamp();
+        count_launches(wt, now);
+        (void) judge(wt, now);
+    }
+    if (may_raise && inline_watch_rolls_back(iw) && !wt->short_raised) {
+        wt->short_raised = true;
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                        errmsg_internal("parallel_guard: attempt %d of %d is rolled back",
+                                        wt->rec->number, wt->spec->retries)));
+    }
+}
+
+bool inline_watch_rolls_back(const InlineWatch *iw)
+{
+    const Watch *wt = &iw->watch;
+    return wt->final && !verdict_commits(wt->rec->verdict);
+}
+
+void inline_watch_failed(InlineWatch *iw)
+{
+    Watch *wt = &iw->watch;
+    if (!inline_watch_rolls_back(iw))
+        record_failure(wt, GetCurrentTimestamp());
+}
+
+void inline_watch_end(InlineWatch *iw)
+{
+    Watch *wt = &iw->watch;
+    if (wt->sampling >= 0)
+        (void) build_sampler_stop();
+    AttemptRecord *rec = wt->rec;
+    rec->rows = wt->view.rows;
+    if (rec->verdict == Verdict::Pending)
+        rec->verdict = Verdict::Failed;
+    if (rec->elapsed_ms == 0.0)
+        rec->elapsed_ms = ms_between(wt->start, GetCurrentTimestamp());
+    free_watch(wt);
 }
 
 } // namespace pg_guard

@@ -33,4 +33,25 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
  */
 void release_late_cancels_with(MemoryContext query_cxt);
 
+/*
+ * A statement guarded as written runs in the caller's own process, which
+ * publishes its launches into its own memory (launch_sites.hpp) and judges
+ * them there, with the same counts and verdicts as watch_attempt():
+ *  - inline_watch_begin() before the statement, with the sites it publishes to;
+ *  - inline_watch_look() after each published change (and once with the
+ *    statement done, shared->state Executed); when the verdict rolls the
+ *    attempt back and may_raise, it raises an ERROR (SQLSTATE 53000) that
+ *    ends the statement, to be caught where the attempt's subtransaction
+ *    is rolled back;
+ *  - inline_watch_failed() when the statement raised an error of its own;
+ *  - inline_watch_end() always: stops the build sampler, completes rec.
+ */
+struct InlineWatch;
+InlineWatch *inline_watch_begin(const RunSpec &spec, AttemptRecord *rec, TimestampTz start,
+                                GuardShared *shared, LaunchSite *sites);
+void inline_watch_look(InlineWatch *iw, bool may_raise);
+bool inline_watch_rolls_back(const InlineWatch *iw);
+void inline_watch_failed(InlineWatch *iw);
+void inline_watch_end(InlineWatch *iw);
+
 } // namespace pg_guard
