@@ -33,11 +33,13 @@ template <typename NodeType> bool (*compat_untyped_walker(bool (*walker)(NodeTyp
 
 /*
  * 16 replaced the per-class ACL checks (pg_namespace_aclcheck, ...) by
- * object_aclcheck(classid, ...).  Only schemas are checked here.
+ * object_aclcheck(classid, ...).  Only schemas and functions are checked here.
  */
 #if PG_VERSION_NUM < 160000
 inline AclResult object_aclcheck(Oid classid, Oid objectid, Oid roleid, AclMode mode)
 {
+    if (classid == ProcedureRelationId)
+        return pg_proc_aclcheck(objectid, roleid, mode);
     if (classid != NamespaceRelationId)
         elog(ERROR, "parallel_guard: object_aclcheck() for class %u is not mapped", classid);
     return pg_namespace_aclcheck(objectid, roleid, mode);

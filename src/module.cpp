@@ -4,6 +4,7 @@
 #include "module.hpp"
 
 #include "pg.hpp"
+#include "as_written.hpp"
 #include "history.hpp"
 #include "launch_sites.hpp"
 #include "queue.hpp"
@@ -46,7 +47,34 @@ int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
 bool yield_to_reservations = true;
 int max_reserved_workers = -1;
+int as_written_target = 0;
+int as_written_min = 2;
+int as_written_retries = 5;
+int as_written_delay_ms = 2000;
+struct config_generic *min_record = nullptr;
+struct config_int *min_setting = nullptr;
 } // namespace
+
+int pg_guard::guard_target()
+{
+    return as_written_target;
+}
+
+int pg_guard::guard_min(int target)
+{
+    bool set = min_record != nullptr && min_record->source > PGC_S_DEFAULT;
+    return set ? as_written_min : Min(as_written_min, target);
+}
+
+int pg_guard::guard_retries()
+{
+    return as_written_retries;
+}
+
+long pg_guard::guard_delay_ms()
+{
+    return as_written_delay_ms;
+}
 
 bool pg_guard::guard_yield_to_reservations()
 {
@@ -110,6 +138,28 @@ void _PG_init(void)
             "parallel_guard.history_size", "How many finished guarded runs the history keeps.",
             "Kept in shared memory; needs parallel_guard in shared_preload_libraries.",
             &history_size, 200, 0, 100000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.target",
+        "Guard every CREATE TABLE AS, SELECT INTO, CREATE or REFRESH MATERIALIZED VIEW and "
+        "CREATE INDEX of the session with this many parallel workers at each launch.",
+        "0 guards nothing. Above 0, each such statement runs in the session's own transaction "
+        "as parallel_guard.run() would run it: a short attempt is rolled back and retried.",
+        &as_written_target, 0, 0, 1024, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.min",
+        "The fewest parallel workers the last attempt of a guarded statement accepts.",
+        "Left at its default, it never exceeds parallel_guard.target.", &as_written_min, 2, 0,
+        1024, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.retries",
+        "Attempts in all of a statement guarded by parallel_guard.target, the first included.",
+        nullptr, &as_written_retries, 5, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.delay",
+        "The wait between two attempts of a statement guarded by parallel_guard.target.",
+        nullptr, &as_written_delay_ms, 2000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
+    (void) find_int_setting("parallel_guard.min", &min_record, &min_setting);
     MarkGUCPrefixReserved("parallel_guard");
 
     if (process_shared_preload_libraries_in_progress) {
@@ -122,4 +172,5 @@ void _PG_init(void)
     /* After the reservation hooks: a guarded statement's launch is counted
      * around the reservation's handling of it. */
     pg_guard::launch_sites_install_hooks();
+    pg_guard::as_written_install_hook();
 }

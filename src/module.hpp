@@ -23,4 +23,17 @@ int guard_max_reserved_workers();
 /* parallel_guard.history_size: runs kept in the history (server start). */
 int guard_history_size();
 
+/* parallel_guard.target: 0, or the target of every statement guarded as written. */
+int guard_target();
+
+/* parallel_guard.min as it applies to that target: left at its default (2),
+ * never above the target. */
+int guard_min(int target);
+
+/* parallel_guard.retries: attempts in all. */
+int guard_retries();
+
+/* parallel_guard.delay, in milliseconds. */
+long guard_delay_ms();
+
 } // namespace pg_guard

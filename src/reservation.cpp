@@ -510,7 +510,8 @@ void reservation_install_hooks()
 void reservation_serve_caller(int caller_procno)
 {
     serving_caller_procno = caller_procno;
-    queue_worker_attached(caller_procno, MyProcPid);
+    if (caller_procno >= 0)
+        queue_worker_attached(caller_procno, MyProcPid);
 }
 
 } // namespace pg_guard

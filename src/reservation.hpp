@@ -13,9 +13,10 @@ namespace pg_guard {
 void reservation_install_hooks();
 
 /*
- * In the guard's background worker: the launches of this process serve the
- * guarded run of the caller with this pgprocno, whose own reservation (and
- * those of runs behind it) they need not leave free.
+ * In the guard's background worker, or in a backend running a statement
+ * guarded as written (its own pgprocno): the launches of this process serve
+ * the guarded run of the caller with this pgprocno, whose own reservation
+ * (and those of runs behind it) they need not leave free.  -1: no longer.
  */
 void reservation_serve_caller(int caller_procno);
 
