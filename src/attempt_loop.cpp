@@ -91,8 +91,14 @@ void check_settings_here(const RunSpec &spec, int own_slots)
                  errdetail("%s Retrying cannot change the plan, so no further attempt was made; "
                            "nothing was committed.",
                            detail),
-                 errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
-                         "the table's parallel_workers option) and PARALLEL SAFE functions.")));
+                 spec.as_written
+                     ? errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
+                               "the table's parallel_workers option) and PARALLEL SAFE functions. "
+                               "SET parallel_guard.min = 0 accepts plans that use fewer workers, "
+                               "or set parallel_guard.target only around the statements that need "
+                               "it (SET LOCAL).")
+                     : errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
+                               "the table's parallel_workers option) and PARALLEL SAFE functions.")));
     ereport(
         ERROR,
         (errcode(ERRCODE_INSUFFICIENT_RESOURCES),

@@ -37,6 +37,7 @@ struct HistoryEntry {
     Oid database_id;
     Oid user_id;
     StatementKind kind;
+    bool as_written; /* guarded by parallel_guard.target, not run() */
     int target;
     int min;
     int retries;
@@ -114,7 +115,7 @@ Datum history_view(FunctionCallInfo fcinfo)
 
     for (int i = 0; i < n; i++) {
         const HistoryEntry &e = copy[i];
-        constexpr int kCols = 18;
+        constexpr int kCols = 19; /* 18 before 1.3: the descriptor's natts are used */
         Datum v[kCols];
         bool nulls[kCols];
         memset(nulls, 0, sizeof(nulls));
@@ -143,6 +144,7 @@ Datum history_view(FunctionCallInfo fcinfo)
         nulls[16] = e.outcome == RunOutcome::Committed;
         v[17] = Int64GetDatum(static_cast<int64>(e.rows));
         nulls[17] = e.outcome != RunOutcome::Committed;
+        v[18] = CStringGetTextDatum(e.as_written ? "parallel_guard.target" : "run()");
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
     }
     return static_cast<Datum>(0);
@@ -221,6 +223,7 @@ void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, Times
     e.database_id = MyDatabaseId;
     e.user_id = GetUserId();
     e.kind = spec.kind;
+    e.as_written = spec.as_written;
     e.target = spec.target;
     e.min = spec.min;
     e.retries = spec.retries;

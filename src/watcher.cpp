@@ -109,6 +109,7 @@ struct Watch {
     TimestampTz abort_requested_at;
     TimestampTz last_lock_check;
     MemoryContext scratch; /* reset after every use: the caller's memory stays flat */
+    MemoryContext home;    /* where the watch and rec->sites live */
     int sampling;          /* as written: the index build site the sampler counts, or -1 */
     bool short_raised;     /* as written: the attempt was ended by our ERROR */
 };
@@ -739,6 +740,7 @@ Watch *new_watch(const RunSpec &spec, AttemptRecord *rec, TimestampTz start,
     wt->view.change = UINT32_MAX; /* copy the sites at the first look */
     wt->slow.site = -1;
     wt->sampling = -1;
+    wt->home = CurrentMemoryContext;
     wt->last_lock_check = start;
     wt->scratch = AllocSetContextCreate(CurrentMemoryContext, "parallel_guard watch",
                                         ALLOCSET_SMALL_SIZES);
@@ -845,9 +847,13 @@ void inline_watch_look(InlineWatch *iw, bool may_raise)
     Watch *wt = &iw->watch;
     read_shared(wt->shared, wt->sites, &wt->view, wt->view.change);
     if (!wt->final) {
+        /* Called from within the statement: what the record keeps must
+         * outlive the statement's memory. */
+        MemoryContext old = MemoryContextSwitchTo(wt->home);
         TimestampTz now = GetCurrentTimestamp();
         count_launches(wt, now);
         (void) judge(wt, now);
+        MemoryContextSwitchTo(old);
     }
     if (may_raise && inline_watch_rolls_back(iw) && !wt->short_raised) {
         wt->short_raised = true;
@@ -866,8 +872,10 @@ bool inline_watch_rolls_back(const InlineWatch *iw)
 void inline_watch_failed(InlineWatch *iw)
 {
     Watch *wt = &iw->watch;
+    MemoryContext old = MemoryContextSwitchTo(wt->home);
     if (!inline_watch_rolls_back(iw))
         record_failure(wt, GetCurrentTimestamp());
+    MemoryContextSwitchTo(old);
 }
 
 void inline_watch_end(InlineWatch *iw)
