@@ -42,3 +42,24 @@ CREATE VIEW parallel_guard.history AS
 REVOKE ALL ON FUNCTION parallel_guard.history_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION parallel_guard.history_status() TO pg_read_all_stats;
 GRANT SELECT ON parallel_guard.history TO pg_read_all_stats;
+
+-- Guarded statements, the queue, the history and the stats need the library
+-- loaded when each session starts; say so now rather than let a setting
+-- such as parallel_guard.target do nothing.
+DO $$
+BEGIN
+  IF NOT EXISTS (
+      SELECT FROM pg_catalog.unnest(pg_catalog.string_to_array(
+               pg_catalog.current_setting('shared_preload_libraries') OPERATOR(pg_catalog.||) ','
+               OPERATOR(pg_catalog.||) pg_catalog.current_setting('session_preload_libraries'),
+               ',')) AS l(name)
+      WHERE pg_catalog.btrim(l.name) OPERATOR(pg_catalog.=)
+            ANY (ARRAY['parallel_guard', '$libdir/parallel_guard']))
+  THEN
+    RAISE WARNING 'parallel_guard is not in shared_preload_libraries'
+      USING DETAIL = 'Without it, guarded runs do not queue, the history and the stats stay empty, '
+                     'and parallel_guard.target guards nothing in a session that has not loaded '
+                     'the library.',
+            HINT = 'Add parallel_guard to shared_preload_libraries and restart the server.';
+  END IF;
+END $$;

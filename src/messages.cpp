@@ -188,10 +188,11 @@ void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double to
         const AttemptRecord &last = recs[n - 1];
         return to_palloc((boost::format("parallel_guard: run kind=%s attempts=%d/%d target=%d "
                                         "min=%d planned=%d launched=%d verdict=%s rows=%llu "
-                                        "total_ms=%.3f launches=%d") %
+                                        "total_ms=%.3f launches=%d guarded_by=%s") %
                           statement_kind_token(spec.kind) % n % spec.retries % spec.target %
                           spec.min % last.planned % last.launched % verdict_name(last.verdict) %
-                          static_cast<unsigned long long>(last.rows) % total_ms % last.launches)
+                          static_cast<unsigned long long>(last.rows) % total_ms % last.launches %
+                          (spec.as_written ? "parallel_guard.target" : "run()"))
                              .str());
     });
     ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", line), errhidestmt(true)));
