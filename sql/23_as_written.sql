@@ -22,7 +22,7 @@ DROP INDEX aw_big_k;
 -- Not guarded: CREATE INDEX CONCURRENTLY cannot run in a subtransaction.
 CREATE INDEX CONCURRENTLY aw_big_grp ON big (grp);
 DROP INDEX aw_big_grp;
-SELECT statement_kind, attempts, launched, verdict FROM parallel_guard.history ORDER BY run_id;
+SELECT statement_kind, attempts, launched, verdict, sqlstate FROM parallel_guard.history ORDER BY run_id;
 -- A shortfall is retried and accepted at min, with the rows of the last attempt.
 SET max_parallel_workers = 2;
 SET parallel_guard.retries = 3;

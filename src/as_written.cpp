@@ -23,6 +23,7 @@
 #include "attempt_loop.hpp"
 #include "boundary.hpp"
 #include "build_sampler.hpp"
+#include "history.hpp"
 #include "bgworker_slots.hpp"
 #include "launch_sites.hpp"
 #include "module.hpp"
@@ -269,21 +270,31 @@ void inline_abandon(void *arg)
 }
 
 /* CREATE INDEX CONCURRENTLY commits on its own: no subtransaction can hold it. */
-void run_unguarded(const Statement &st, const char *why)
+void run_unguarded(const Statement &st, StatementKind kind, const char *why)
 {
+    RunSpec spec;
+    memset(&spec, 0, sizeof(spec));
+    spec.sql = statement_text(st.pstmt, st.query);
+    spec.kind = kind;
+    spec.as_written = true;
+    spec.target = guard_target();
+    spec.min = guard_min(spec.target);
+    spec.retries = guard_retries();
+    TimestampTz start = GetCurrentTimestamp();
     ereport(NOTICE, (errmsg("%s is not guarded", why),
                      errdetail("It cannot run inside a subtransaction, which parallel_guard.target "
                                "needs to roll back a short attempt; it runs as the plain "
                                "statement.")));
     ereport(LOG, (errmsg("parallel_guard: not guarded: %s", why)));
     call_next(st.pstmt, st.query, false, st.context, st.params, st.env, st.dest, st.qc);
+    history_record(spec, nullptr, 0, start, RunOutcome::NotGuarded, 0);
 }
 
 void guard_as_written(const Statement &st, StatementKind kind)
 {
     const Node *stmt = st.pstmt->utilityStmt;
     if (kind == StatementKind::CreateIndex && castNode(IndexStmt, const_cast<Node *>(stmt))->concurrent) {
-        run_unguarded(st, "CREATE INDEX CONCURRENTLY");
+        run_unguarded(st, kind, "CREATE INDEX CONCURRENTLY");
         return;
     }
     check_may_guard();

@@ -80,6 +80,8 @@ const char *outcome_verdict(const HistoryEntry &e)
 {
     if (e.outcome == RunOutcome::Error)
         return e.sqlstate == ERRCODE_QUERY_CANCELED ? "cancelled" : "error";
+    if (e.outcome == RunOutcome::NotGuarded)
+        return "not_guarded";
     return verdict_name(e.verdict);
 }
 
@@ -141,7 +143,7 @@ Datum history_view(FunctionCallInfo fcinfo)
         nulls[14] = e.outcome != RunOutcome::Committed;
         v[15] = CStringGetTextDatum(outcome_verdict(e));
         v[16] = CStringGetTextDatum(unpack_sql_state(e.sqlstate));
-        nulls[16] = e.outcome == RunOutcome::Committed;
+        nulls[16] = e.outcome == RunOutcome::Committed || e.outcome == RunOutcome::NotGuarded;
         v[17] = Int64GetDatum(static_cast<int64>(e.rows));
         nulls[17] = e.outcome != RunOutcome::Committed;
         v[18] = CStringGetTextDatum(e.as_written ? "parallel_guard.target" : "run()");

@@ -17,7 +17,12 @@ Size history_shmem_size();
 void history_shmem_init();
 
 /* How a run ended. */
-enum class RunOutcome : int { Committed = 0, Shortfall, Error };
+enum class RunOutcome : int {
+    Committed = 0,
+    Shortfall,
+    Error,
+    NotGuarded /* guarded as written, but run as the plain statement (CREATE INDEX CONCURRENTLY) */
+};
 
 /* Record a finished run; sqlstate is the error's code for Error, else 0. */
 void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
