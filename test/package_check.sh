@@ -699,6 +699,7 @@ if psqlq -f "$CLIENTS/as_written_setup.sql" 2>"$WORK/as_written_setup.err"; then
     pass "as_written_setup.sql: batch_role, its grants and settings"
     run_as_written psql_as_written client_aw_psql bash "$CLIENTS/psql/run.sh" --as-written client_aw_psql
     if javac -cp "$JDBC_JAR" -d "$WORK/classes" "$CLIENTS/java/GuardedAsWritten.java" 2>"$WORK/javac.err"; then
+        pass "java: javac GuardedAsWritten.java against $JDBC_JAR"
         run_as_written java_as_written client_aw_java \
             java -cp "$WORK/classes:$JDBC_JAR" GuardedAsWritten client_aw_java
     else
