@@ -26,7 +26,10 @@
 #     upgrade path to default_version;
 #  6. runs the client examples of test/clients (psql, Java JDBC, Python
 #     psycopg2), each with a free pool and with --force-shortfall (exit code
-#     75 and SQLSTATE 53000 expected, no table left).
+#     75 and SQLSTATE 53000 expected, no table left), and their as-written
+#     variants (batch_role's ALTER ROLE ... SET parallel_guard.target = 4, no
+#     run() in the code) with a free pool and with a shortfall forced by the
+#     role's settings (exit code 75, yesterday's table still there).
 # At exit the cluster is stopped and its directory removed; the package is
 # purged again (unless it was installed before this run, or KEEP_PACKAGE=1)
 # and extension files found in place before it, from `make install`, are put
@@ -647,6 +650,66 @@ log "client example: Python (psycopg2 over the socket in $PGHOST)"
 run_client python client_python ok "$PYTHON" "$CLIENTS/python/guarded_ctas.py" client_python
 run_client python client_python_short short \
     "$PYTHON" "$CLIENTS/python/guarded_ctas.py" --force-shortfall client_python_short
+
+# run_as_written NAME TABLE COMMAND...: an as-written example (no run(),
+# the guard from batch_role's settings) twice as batch_role: with a free pool
+# (exit 0, 100000 rows, the history says guarded by parallel_guard.target);
+# then with a shortfall forced by the role's settings (exit 75, SQLSTATE
+# 53000, yesterday's table, the same one, still there).
+run_as_written() {
+    local name=$1 table=$2 rc=0 out err oid
+    shift 2
+    PGUSER=batch_role "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+    out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
+    if [ "$rc" -eq 0 ] && grep -qE "table=$table rows=100000( server_prepared=S_[0-9]+)?$" <<<"$out"; then
+        pass "$name: exit 0, prints rows=100000"
+    else
+        fail "$name: exit 0, prints rows=100000" "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
+    fi
+    check "$name: table $table has 100000 rows" \
+        test "$(psqlq -c "SELECT count(*) FROM $table" 2>/dev/null)" = 100000
+    check "$name: parallel_guard.history: batch_role, met, guarded by parallel_guard.target" \
+        test "$(psqlq -c "SELECT usename || '|' || verdict || '|' || guarded_by FROM parallel_guard.history
+                          WHERE statement LIKE '%$table%' ORDER BY run_id DESC LIMIT 1")" \
+             = "batch_role|met|parallel_guard.target"
+    sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | head -6
+    oid=$(psqlq -c "SELECT '$table'::regclass::oid" 2>/dev/null)
+    psqlq -c "ALTER ROLE batch_role SET max_parallel_workers = 1" \
+          -c "ALTER ROLE batch_role SET parallel_guard.min = 2" \
+          -c "ALTER ROLE batch_role SET parallel_guard.retries = 1"
+    rc=0
+    PGUSER=batch_role "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+    out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
+    psqlq -c "ALTER ROLE batch_role RESET max_parallel_workers" \
+          -c "ALTER ROLE batch_role RESET parallel_guard.min" \
+          -c "ALTER ROLE batch_role RESET parallel_guard.retries"
+    if [ "$rc" -eq 75 ] && grep -q "SQLSTATE 53000" <<<"$err"; then
+        pass "$name, role's max_parallel_workers = 1: exit 75, prints SQLSTATE 53000"
+    else
+        fail "$name, role's max_parallel_workers = 1: exit 75, prints SQLSTATE 53000" \
+             "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
+    fi
+    check "$name, role's max_parallel_workers = 1: yesterday's $table (oid $oid) is still there, 100000 rows" \
+        test "$(psqlq -c "SELECT '$table'::regclass::oid, count(*) FROM $table" 2>/dev/null)" = "$oid|100000"
+    sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | tail -4
+}
+
+log "client examples as written (ALTER ROLE batch_role SET parallel_guard.target = 4)"
+if psqlq -f "$CLIENTS/as_written_setup.sql" 2>"$WORK/as_written_setup.err"; then
+    pass "as_written_setup.sql: batch_role, its grants and settings"
+    run_as_written psql_as_written client_aw_psql bash "$CLIENTS/psql/run.sh" --as-written client_aw_psql
+    if javac -cp "$JDBC_JAR" -d "$WORK/classes" "$CLIENTS/java/GuardedAsWritten.java" 2>"$WORK/javac.err"; then
+        pass "java: javac GuardedAsWritten.java against $JDBC_JAR"
+        run_as_written java_as_written client_aw_java \
+            java -cp "$WORK/classes:$JDBC_JAR" GuardedAsWritten client_aw_java
+    else
+        fail "java: javac GuardedAsWritten.java against $JDBC_JAR" "$(cat "$WORK/javac.err")"
+    fi
+    run_as_written python_as_written client_aw_python \
+        "$PYTHON" "$CLIENTS/python/guarded_as_written.py" client_aw_python
+else
+    fail "as_written_setup.sql: batch_role, its grants and settings" "$(cat "$WORK/as_written_setup.err")"
+fi
 
 check "dpkg --verify $DEB_PACKAGE after the tests (nothing replaced the packaged files meanwhile)" \
     dpkg --verify "$DEB_PACKAGE"

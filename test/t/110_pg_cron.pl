@@ -28,7 +28,17 @@
 #    a job that is itself a background worker: its own slot, the guard's and
 #    the parallel workers.  The run fails at once with "can never be reached"
 #    and a DETAIL that names the job's slot (before src/run.cpp counted the
-#    caller's slot, this job queued for workers and succeeded short).
+#    caller's slot, this job queued for workers and succeeded short);
+#  - aw_met: a plain CREATE TABLE AS (no run()) of a role with ALTER ROLE
+#    ... SET parallel_guard.target = 4 is guarded as written in the job's
+#    own process: succeeded with the tag "SELECT 100000", the table, and a
+#    history row with the job's pid, verdict met, 4 workers, guarded_by
+#    parallel_guard.target (attempts 1 to 5: the other jobs of the minute
+#    may take workers meanwhile);
+#  - aw_short: the same as a role that also has max_parallel_workers = 1
+#    and parallel_guard.retries = 2, delay 0: both attempts are short, the
+#    job fails with the 53000 message, history below_min after 2 attempts,
+#    no table.
 
 use strict;
 use warnings;
@@ -86,8 +96,15 @@ sub cron_node
 	make_table($node, slow => 2000);
 	# The batch roles of README "Scheduling with pg_cron"; cron_starved can
 	# never get more than 1 worker.
-	batch_role($node, $_, 'postgres', 'big', 'slow') for qw(cron_batch cron_starved);
+	batch_role($node, $_, 'postgres', 'big', 'slow') for qw(cron_batch cron_starved cron_aw cron_aw_starved);
 	$node->safe_psql('postgres', 'ALTER ROLE cron_starved SET max_parallel_workers = 1');
+	# Guarded as written by the roles' settings alone.
+	$node->safe_psql('postgres',
+		"ALTER ROLE $_ SET parallel_guard.target = 4") for qw(cron_aw cron_aw_starved);
+	$node->safe_psql('postgres', join(';',
+		'ALTER ROLE cron_aw_starved SET max_parallel_workers = 1',
+		'ALTER ROLE cron_aw_starved SET parallel_guard.retries = 2',
+		"ALTER ROLE cron_aw_starved SET parallel_guard.delay = 0"));
 	# The nightly job of the README recipe refreshes a view its role owns.
 	$node->safe_psql('postgres',
 		'SET ROLE cron_batch; CREATE MATERIALIZED VIEW cron_met AS SELECT k FROM big WITH NO DATA');
@@ -116,6 +133,9 @@ my %jobs = (
 		"SELECT * FROM parallel_guard.run('CREATE TABLE cron_cancel AS "
 		  . "SELECT k FROM slow WHERE pg_sleep(0.05) IS NOT NULL', target => 2, min => 2, retries => 1)"
 	],
+	# plain statements, guarded as written by the roles' settings
+	aw_met => [ 'cron_aw', 'CREATE TABLE cron_aw_met AS SELECT k FROM big' ],
+	aw_short => [ 'cron_aw_starved', 'CREATE TABLE cron_aw_short AS SELECT k FROM big' ],
 	never => [
 		'cron_batch',
 		"SELECT * FROM parallel_guard.run('CREATE TABLE cron_never AS SELECT k FROM big', "
@@ -271,6 +291,26 @@ for my $m (sort keys %mode)
 			  . "(SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher')"),
 		'0',
 		"$what, cancel: no lock is held");
+
+	# aw_met, aw_short: guarded as written
+	my $aw_hist = sub {
+		my ($pid) = @_;
+		return q1($node,
+			"SELECT usename || '|' || verdict || '|' || coalesce(sqlstate, '') || '|' "
+			  . "|| coalesce(achieved_workers::text, '') || '|' || attempts || '|' || guarded_by "
+			  . "FROM parallel_guard.history WHERE pid = $pid AND statement LIKE '%cron_aw_%'");
+	};
+	is($run{aw_met}{status}, 'succeeded', "$what, aw_met: the plain CREATE TABLE AS job succeeded");
+	is($run{aw_met}{msg}, 'SELECT 100000', "$what, aw_met: return_message is the plain tag SELECT 100000");
+	is(q1($node, 'SELECT count(*) FROM cron_aw_met'), '100000', "$what, aw_met: table cron_aw_met");
+	like($aw_hist->($run{aw_met}{pid}), qr/^cron_aw\|met\|\|4\|[1-5]\|parallel_guard\.target$/,
+		"$what, aw_met: history has the job's run (its pid, role, met, 4 workers, guarded by parallel_guard.target)");
+	is($run{aw_short}{status}, 'failed', "$what, aw_short: the job failed");
+	like($run{aw_short}{msg}, qr/only 1 parallel workers launched, at least 2 required/,
+		"$what, aw_short: return_message has the 53000 message");
+	is($aw_hist->($run{aw_short}{pid}), 'cron_aw_starved|below_min|53000||2|parallel_guard.target',
+		"$what, aw_short: history has it as below_min, 53000, after 2 attempts (retried)");
+	is(q1($node, "SELECT to_regclass('cron_aw_short') IS NULL"), 't', "$what, aw_short: no table cron_aw_short");
 
 	next unless $run{never};
 	my $t = $MAX_WORKER_PROCESSES - 1;

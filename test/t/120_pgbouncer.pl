@@ -22,7 +22,15 @@
 #    connection; pgbouncer's query_timeout instead drops the server
 #    connection: with client_connection_check_interval set, the server
 #    notices at once and the guarded run is rolled back; without it, the
-#    run goes on and commits its table after the client was told it failed.
+#    run goes on and commits its table after the client was told it failed;
+#  - statements guarded as written through the pool: batch_role of
+#    test/clients/as_written_setup.sql (ALTER ROLE batch_role SET
+#    parallel_guard.target = 4) runs a plain CREATE TABLE AS with psql -c
+#    (the tag "SELECT 200000" comes back), and test/clients' JDBC example
+#    GuardedAsWritten (bind parameters, server-prepared, its own
+#    transaction): each has its parallel_guard.history row, verdict met,
+#    4 workers, guarded_by parallel_guard.target, in the pool's server
+#    connection.
 
 use strict;
 use warnings;
@@ -53,6 +61,9 @@ my $node = guard_node(
 # The batch roles; pgb_timeout also has a statement_timeout.
 batch_role($node, $_, 'postgres', 'big', 'slow') for qw(pgb_batch pgb_timeout);
 $node->safe_psql('postgres', "ALTER ROLE pgb_timeout SET statement_timeout = '3s'");
+# The as-written batch role of test/clients (and its source table).
+my $CLIENTS = "$FindBin::RealBin/../clients";
+$node->safe_psql('postgres', PostgreSQL::Test::Utils::slurp_file("$CLIENTS/as_written_setup.sql"));
 
 # --- pgbouncer ---------------------------------------------------------------
 my $dir = PostgreSQL::Test::Utils::tempdir('pgbouncer');
@@ -92,7 +103,7 @@ EOF
 
 write_ini(0);
 PostgreSQL::Test::Utils::append_to_file("$dir/users.txt",
-	qq{"pgb_batch" ""\n"pgb_timeout" ""\n"pgb_admin" ""\n});
+	qq{"pgb_batch" ""\n"pgb_timeout" ""\n"pgb_admin" ""\n"batch_role" ""\n});
 $bouncer = IPC::Run::start([ $PGBOUNCER, "$dir/pgbouncer.ini" ],
 	'<', \undef, '>&', \$bouncer_out);
 
@@ -258,6 +269,57 @@ SKIP:
 	is("$res->{sqlstate}|$res->{out}", "00000|$pid",
 		"$label: the pooled server connection (pid $pid) runs the next statement");
 	$s->quit;
+}
+
+# --- guarded as written (batch_role's parallel_guard.target) ---------------------
+{
+	my $label = 'as written through pgbouncer';
+	my $aw_hist = sub {
+		my ($table) = @_;
+		return $ctl->query(
+			"SELECT usename || '|' || verdict || '|' || achieved_workers || '|' || attempts || '|' "
+			  . "|| row_count || '|' || guarded_by || '|' || pid FROM parallel_guard.history "
+			  . "WHERE statement LIKE '%$table%'");
+	};
+	my ($out, $err) = ('', '');
+	IPC::Run::run(
+		[
+			$node->installed_command('psql'), '-X', '-d', pooled('batch_role'),
+			'-c', 'CREATE TABLE pgb_aw_plain AS SELECT k FROM client_demo_src',
+			'-c', 'SELECT pg_backend_pid()'
+		],
+		'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+	like($out, qr/\ASELECT 200000\n/, "$label, psql -c: a plain CREATE TABLE AS returns the tag SELECT 200000")
+	  or diag($err);
+	my ($pid) = $out =~ /^\s*(\d+)$/m;
+	like($err, qr/NOTICE:  parallel_guard: attempt 1 of 5: planned 4, launched 4 parallel workers: target 4 met/,
+		"$label, psql -c: the attempt's NOTICE reaches the client");
+	is($aw_hist->('pgb_aw_plain'), 'batch_role|met|4|1|200000|parallel_guard.target|' . ($pid // '?'),
+		"$label, psql -c: history row (met, 4 workers, guarded by parallel_guard.target) in the pooled connection");
+
+	my $classes_aw = PostgreSQL::Test::Utils::tempdir('classes_aw');
+	my $ok = IPC::Run::run(
+		[ 'javac', '-cp', $JDBC_JAR, '-d', $classes_aw, "$CLIENTS/java/GuardedAsWritten.java" ],
+		'>', \$out, '2>', \$err);
+	ok($ok, 'javac GuardedAsWritten.java') or diag($err);
+	SKIP:
+	{
+		skip 'javac failed', 3 unless $ok;
+		($out, $err) = ('', '');
+		local $ENV{PG_JDBC_URL} = "jdbc:postgresql://127.0.0.1:$port/postgres";
+		local $ENV{PGUSER} = 'batch_role';
+		my $rc = IPC::Run::run(
+			[ 'java', '-cp', "$classes_aw:$JDBC_JAR", 'GuardedAsWritten', 'pgb_aw_jdbc' ],
+			'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+		like($out, qr/^guarded_as_written \(java\): table=pgb_aw_jdbc rows=100000 server_prepared=S_\d+$/m,
+			"$label, JDBC (bind parameters, server-prepared, own transaction): exit 0, executeUpdate() returns 100000")
+		  or diag("exit $?; stdout: $out\nstderr: $err");
+		like($aw_hist->('pgb_aw_jdbc'), qr/^batch_role\|met\|4\|1\|100000\|parallel_guard\.target\|\d+$/,
+			"$label, JDBC: history row, met, 4 workers, guarded by parallel_guard.target");
+		is($ctl->query("SELECT statement LIKE '%WHERE k \\% \$1 = \$2' FROM parallel_guard.history "
+			  . "WHERE statement LIKE '%pgb_aw_jdbc%'"), 't',
+			"$label, JDBC: the guarded statement had its bind parameters (\$1, \$2)");
+	}
 }
 
 # --- pgbouncer's query_timeout ---------------------------------------------------

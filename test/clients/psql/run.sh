@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# test/clients/psql/run.sh: run guarded_ctas.sql as a batch job step.
+# test/clients/psql/run.sh: run guarded_ctas.sql (or, --as-written,
+# as_written.sql) as a batch job step.
 #
 #   run.sh [--force-shortfall] [TARGET_TABLE]
+#   run.sh --as-written [TARGET_TABLE]
 #
 # Connection: PGHOST, PGPORT, PGUSER, PGDATABASE (libpq's variables); PSQL
 # names the psql binary (default: psql on PATH).
@@ -11,7 +13,8 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-force=0
+force=0 script=guarded_ctas name=guarded_ctas
+if [ "${1:-}" = --as-written ]; then script=as_written name=guarded_as_written; shift; fi
 if [ "${1:-}" = --force-shortfall ]; then force=1; shift; fi
 table=${1:-daily_summary_psql}
 
@@ -22,14 +25,14 @@ trap 'rm -f "$err"' EXIT
 # too as it comes, and is kept in $err.
 {
     "${PSQL:-psql}" -X -q -v target_table="$table" -v force_shortfall="$force" \
-        -f "$here/guarded_ctas.sql" 2>&1 1>&3 3>&- | tee "$err" >&2 3>&-
+        -f "$here/$script.sql" 2>&1 1>&3 3>&- | tee "$err" >&2 3>&-
     rc=${PIPESTATUS[0]}
 } 3>&1
 [ "$rc" -eq 0 ] && exit 0
 
 # VERBOSITY verbose: "psql:FILE:LINE: ERROR:  53000: only 1 parallel workers ..."
 sqlstate=$(sed -n 's/.*ERROR:  \([0-9A-Z]\{5\}\): .*/\1/p' "$err" | head -n 1)
-echo "guarded_ctas (psql): FAILED: SQLSTATE ${sqlstate:-unknown}, psql exit code $rc" >&2
+echo "$name (psql): FAILED: SQLSTATE ${sqlstate:-unknown}, psql exit code $rc" >&2
 if [ "$sqlstate" = 53000 ]; then
     exit 75
 fi
