@@ -12,7 +12,12 @@
 # and parallel safety, domains, arrays, composite types, generated columns,
 # row-level security and column privileges, runs plain in one database and
 # through parallel_guard.run() in the other, as the same non-superuser role,
-# with parallel plans forced in both.  After each statement:
+# with parallel plans forced in both.  A third database, written, runs each
+# statement as written, guarded by the role's parallel_guard.target (set
+# with ALTER ROLE ... IN DATABASE, as a DBA would; the library comes with
+# session_preload_libraries): it must equal plain in every case, refusals
+# included (guarded as written, nothing is refused: it is the plain
+# statement plus retries).  After each statement:
 #  - both succeeded: the objects it made or changed are identical (kind,
 #    persistence, owner, reloptions, access method, tablespace, columns and
 #    their types, collations, generated expressions, rows, index definitions
@@ -133,23 +138,30 @@ END $f$;
 SQL
 
 $node->safe_psql('postgres', 'CREATE ROLE diff_user LOGIN');
-for my $db ('plain', 'guarded')
+for my $db ('plain', 'guarded', 'written')
 {
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, $SETUP);
 }
+$node->safe_psql('postgres', <<'SQL');
+ALTER ROLE diff_user IN DATABASE written SET session_preload_libraries = 'parallel_guard';
+ALTER ROLE diff_user IN DATABASE written SET parallel_guard.target = 2;
+ALTER ROLE diff_user IN DATABASE written SET parallel_guard.min = 0;
+ALTER ROLE diff_user IN DATABASE written SET parallel_guard.retries = 1;
+SQL
 
 my $FORCE = 'SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; '
   . 'SET min_parallel_table_scan_size = 0; SET min_parallel_index_scan_size = 0; '
   . 'SET max_parallel_workers_per_gather = 2; SET max_parallel_maintenance_workers = 2; '
   . "SET maintenance_work_mem = '256MB';";
 my %s;
-for my $db ('plain', 'guarded')
+for my $db ('plain', 'guarded', 'written')
 {
 	$s{$db} = GuardTap::Session->new($node, $db, $node->connstr($db) . ' user=diff_user');
 	$s{$db}->query($FORCE);
 }
 is($s{plain}->query('SELECT current_user'), 'diff_user', 'the statements run as a non-superuser role');
+is($s{written}->query('SHOW parallel_guard.target'), '2', 'the written database guards by the role setting');
 
 # --- the corpus ----------------------------------------------------------------
 # [statement, objects to compare afterwards, object the plain statement made
@@ -294,7 +306,9 @@ for my $r (@refresh)
 my %total = (same_result => 0, same_error => 0, refused => 0, different => 0, hang => 0);
 my ($launched_runs, $guarded_ok) = (0, 0);
 my @different;
-my %spent = (plain => 0, guarded => 0);
+my %spent = (plain => 0, guarded => 0, written => 0);
+my %wtotal = (same_result => 0, same_error => 0, different => 0, hang => 0);
+my ($written_launched, $written_ok) = (0, 0);
 
 sub sig
 {
@@ -308,7 +322,7 @@ for my $c (@corpus)
 	if (($kind // '') eq 'change')
 	{
 		# Superuser-owned source tables: changed alike, by the superuser.
-		$node->safe_psql($_, $sql) for 'plain', 'guarded';
+		$node->safe_psql($_, $sql) for 'plain', 'guarded', 'written';
 		next;
 	}
 	my $t0 = time;
@@ -317,8 +331,37 @@ for my $c (@corpus)
 	my $g = $s{guarded}->run(
 		"SELECT achieved_workers FROM parallel_guard.run(\$pgd\$$sql\$pgd\$, target => 2, min => 0, retries => 1)",
 		60);
+	my $t2 = time;
+	my $w = $s{written}->run($sql, 60);
 	$spent{plain} += $t1 - $t0;
-	$spent{guarded} += time - $t1;
+	$spent{guarded} += $t2 - $t1;
+	$spent{written} += time - $t2;
+	if ($w->{timeout} || $w->{lost})
+	{
+		$wtotal{hang}++;
+		push @different, "$sql: as written " . ($w->{timeout} ? 'hung' : 'lost its connection');
+		last;
+	}
+	my $ws = $w->{sqlstate};
+	if ($p->{sqlstate} eq '00000' && $ws eq '00000')
+	{
+		$written_ok++;
+		$written_launched++ if $w->{err} =~ /launched [1-9]\d* parallel worker/;
+		my ($sp, $sw) = (sig('plain', $objs), sig('written', $objs));
+		$wtotal{ $sp eq $sw ? 'same_result' : 'different' }++;
+		push @different, "$sql: as written, the objects differ:\n  plain:   $sp\n  written: $sw"
+		  if $sp ne $sw;
+	}
+	elsif ($ws eq $p->{sqlstate})
+	{
+		$wtotal{same_error}++;
+	}
+	else
+	{
+		$wtotal{different}++;
+		push @different, "$sql: plain $p->{sqlstate}, as written $ws: "
+		  . join(' | ', grep { /ERROR/ } split /\n/, $w->{err} . "\n" . $p->{err});
+	}
 	if ($p->{timeout} || $g->{timeout} || $p->{lost} || $g->{lost})
 	{
 		$total{hang}++;
@@ -344,7 +387,11 @@ for my $c (@corpus)
 	{
 		# Refused before any worker started: the plain statement's object goes.
 		$outcome = 'refused';
-		$s{plain}->query($undo) if defined $undo && $ps eq '00000';
+		if (defined $undo && $ps eq '00000')
+		{
+			$s{plain}->query($undo);
+			$s{written}->query($undo) if $ws eq '00000'; # as written: made it too
+		}
 		my ($sp, $sg) = (sig('plain', $objs), sig('guarded', $objs));
 		if ($sp ne $sg)
 		{
@@ -367,7 +414,11 @@ diag(sprintf('differential: %d statements: %d same result, %d same error, %d ref
 		  . '%d different, %d hung; %d of %d guarded runs launched parallel workers; %.0f s',
 		$statements, @total{qw(same_result same_error refused different hang)},
 		$launched_runs, $guarded_ok, time - $t_start));
-diag(sprintf('differential: the plain statements took %.1f s, the guarded ones %.1f s', $spent{plain}, $spent{guarded}));
+diag(sprintf('differential: the plain statements took %.1f s, the guarded ones %.1f s, '
+		  . 'as written %.1f s', @spent{qw(plain guarded written)}));
+diag(sprintf('differential, as written: %d same result, %d same error, %d different, %d hung; '
+		  . '%d of %d launched parallel workers',
+		@wtotal{qw(same_result same_error different hang)}, $written_launched, $written_ok));
 diag($_) for @different;
 cmp_ok($statements, '>=', 250, 'the corpus has at least 250 statements');
 is($total{hang}, 0, 'no statement hung or lost its connection');
@@ -375,6 +426,11 @@ is($total{different}, 0, 'no guarded statement differs from the plain one');
 cmp_ok($total{same_result}, '>=', 150, 'most statements succeed in both and are compared object by object');
 cmp_ok($total{same_error}, '>=', 20, 'statements that fail, fail alike');
 cmp_ok($launched_runs, '>=', $guarded_ok / 2, 'most guarded runs launched parallel workers');
+is($wtotal{hang}, 0, 'as written: no statement hung or lost its connection');
+is($wtotal{different}, 0, 'as written: no statement differs from the plain one');
+cmp_ok($wtotal{same_result}, '>=', 200, 'as written: most statements succeed in both and are compared');
+cmp_ok($written_launched, '>=', $written_ok / 2,
+	'as written: most statements were guarded and launched parallel workers');
 like($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel_guard'"),
 	qr/^0$/, 'no guard worker is left');
 
