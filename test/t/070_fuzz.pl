@@ -68,7 +68,7 @@ use Time::HiRes qw(time);
 use PostgreSQL::Test::Utils;
 
 my $SEED = $ENV{PG_GUARD_FUZZ_SEED} // $ENV{FUZZ_SEED} // 70707;
-my $CALLS = $ENV{PG_GUARD_FUZZ_CALLS} // $ENV{FUZZ_N} // 2000;
+my $CALLS = $ENV{PG_GUARD_FUZZ_CALLS} // $ENV{FUZZ_N} // 1000;
 my $CALL_TIMEOUT = 90;   # seconds for a batch of 100 calls
 my $FUZZ_BUDGET = 150;   # seconds for all the calls
 srand($SEED);
