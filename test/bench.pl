@@ -85,11 +85,14 @@ my %runs_by_pid;
                                      verdict => $8, counted => $9, verdict_ms => $10,
                                      elapsed_ms => $11 };
         } elsif ($l =~ /parallel_guard: run kind=\w+ attempts=(\d+)\/(\d+) target=(\d+) min=(\d+) planned=(-?\d+) launched=(-?\d+) verdict=(\w+) rows=(\d+) total_ms=([\d.]+)/) {
+            my ($n, $planned, $launched, $verdict, $rows, $total_ms) = ($1, $5, $6, $7, $8, $9);
+            my $by = $l =~ /guarded_by=(\S+)/ ? $1 : '';
             my $atts = delete $open{$pid} // [];
-            push @problems, "log: run line of backend $pid says $1 attempts, " . scalar(@$atts) .
-                            " attempt lines seen" if $1 != @$atts;
-            push @{ $runs_by_pid{$pid} }, { attempts => $1, planned => $5, launched => $6,
-                                            verdict => $7, rows => $8, total_ms => $9,
+            push @problems, "log: run line of backend $pid says $n attempts, " . scalar(@$atts) .
+                            " attempt lines seen" if $n != @$atts;
+            push @{ $runs_by_pid{$pid} }, { attempts => $n, planned => $planned,
+                                            launched => $launched, verdict => $verdict,
+                                            rows => $rows, total_ms => $total_ms, by => $by,
                                             atts => $atts };
         } else {
             push @problems, "log: unparsed parallel_guard line: $l";
@@ -100,7 +103,10 @@ my %runs_by_pid;
 # Attach the server's runs to the guarded calls of a section, in order.  A
 # run that raised an error (verdict below_min, plan_too_small, failed) has a
 # run line but no result row.
-my %GUARDED = map { $_ => 1 } qw(free short rR r1 guarded warmg);
+my %GUARDED = map { $_ => 1 } qw(free short rR r1 guarded warmg aw warma awR aw1);
+# Guarded as written: the statement itself prints no result row.
+my %ASWRITTEN = map { $_ => 1 } qw(aw warma awR aw1);
+my %FAILED_VERDICT = map { $_ => 1 } qw(below_min plan_too_small failed);
 sub guarded_recs { my ($s) = @_; return grep { $GUARDED{ $_->{kind} } } @{ $s->{recs} } }
 sub attach_runs {
     my ($name, $s) = @_;
@@ -112,6 +118,16 @@ sub attach_runs {
         my ($r, $run) = ($g[$i], $runs[$i]);
         $r->{run} = $run;
         next unless $run;
+        if ($ASWRITTEN{ $r->{kind} }) {
+            $r->{row} = [$run->{launched}, $run->{attempts}];
+            if ($FAILED_VERDICT{ $run->{verdict} }) {
+                $r->{failed} = 1;
+                push @problems, "$name: '$r->{tag}' (as written) raised an error: run " .
+                                "verdict=$run->{verdict} launched=$run->{launched} after " .
+                                "$run->{attempts} attempt(s)";
+            }
+            next;
+        }
         if ($r->{row} && $r->{row}[1] != $run->{attempts}) {
             push @problems, "$name: '$r->{tag}' returned attempts=$r->{row}[1], log says $run->{attempts}";
         }
@@ -131,7 +147,7 @@ sub attach_runs {
 sub atts_of { return map { $_->{run} ? @{ $_->{run}{atts} } : () } @_ }
 
 my %S;
-for my $name (qw(p1 p1b p2 p3 p4)) {
+for my $name (qw(p1 p1b p2 p3 p4 p5 p6)) {
     $S{$name} = read_out($name);
     attach_runs($name, $S{$name});
 }
@@ -336,6 +352,129 @@ print "      guarded: run(TINY, $E{TINY_ARGS})\n";
     result('tiny_guarded_median', f($mg, 3), 'ms');
     result('tiny_fixed_overhead', f(defined $md ? $mg - $md : undef, 3), 'ms');
     result('tiny_fixed_overhead_pairwise_median', f(median(@$diff), 3), 'ms');
+}
+
+# ---- 4. guarded as written ----------------------------------------------------------------
+# "Verdict N ms after the launch" of the NOTICEs psql printed (short attempts).
+sub notice_verdicts {
+    my ($name) = @_;
+    my @v;
+    open my $fh, '<', "$dir/$name.err" or return ();
+    while (my $l = <$fh>) { push @v, $1 if $l =~ /Verdict ([\d.]+) ms after the launch/ }
+    return @v;
+}
+print "\n4. Statements guarded as written ($E{AW_SET} in the session)\n";
+print "   a) SLOW, $E{BENCH_AW_RUNS} triples, order rotating over the six orders, DROP TABLE after\n";
+print "      each (not timed), one untimed warm-up of each; SET max_parallel_workers_per_gather = 4\n";
+print "      plain:      $E{SLOW_SQL};\n";
+print "      as written: $E{AW_SET}; SLOW; RESET (the SET and RESET not timed;\n";
+print "                  retries 5, min 2, delay 2 s: the settings' defaults)\n";
+print "      run():      run(SLOW, $E{P3_ARGS})\n";
+{
+    my (%D, %A, %G);
+    for my $r (@{ $S{p5}{recs} }) {
+        $D{ $r->{idx} } = $r if $r->{kind} eq 'direct';
+        $A{ $r->{idx} } = $r if $r->{kind} eq 'aw';
+        $G{ $r->{idx} } = $r if $r->{kind} eq 'guarded';
+    }
+    my @idx = grep { $A{$_} && $G{$_} } sort { $a <=> $b } keys %D;
+    my @d = map { $D{$_}{ms} } @idx;
+    my @a = map { $A{$_}{ms} } @idx;
+    my @g = map { $G{$_}{ms} } @idx;
+    my @as = map { $A{$_}{run} ? $A{$_}{run}{total_ms} : () } @idx;
+    my @gs = map { $G{$_}{run} ? $G{$_}{run}{total_ms} : () } @idx;
+    my @ra = map { $A{$_}{ms} / $D{$_}{ms} } @idx;
+    my @rg = map { $G{$_}{ms} / $D{$_}{ms} } @idx;
+    my @da = map { $A{$_}{ms} - $D{$_}{ms} } @idx;
+    my %att;
+    for my $k (['as written', \%A], ['run()', \%G]) {
+        $att{"$k->[0]: $_->{row}[1] attempt(s), launched $_->{row}[0]"}++
+            for grep { $_->{row} } map { $k->[1]{$_} } @idx;
+    }
+    print stathead(), "   (ms)\n";
+    print statline("plain, client", 1, @d), "\n";
+    print statline("as written, client", 1, @a), "\n";
+    print statline("run(), client", 1, @g), "\n";
+    print statline("as written, server total", 1, @as), "\n";
+    print statline("run(), server total_ms", 1, @gs), "\n";
+    print statline("as written - plain, pairs", 1, @da), "\n";
+    print statline("as written / plain, pairs", 3, @ra), "   (goal: median <= 1.01)\n";
+    print statline("run() / plain, pairwise", 3, @rg), "\n";
+    print "   runs: ", join('; ', map { "$att{$_} x $_" } sort keys %att), "\n";
+    my @by = map { $_->{run}{by} } grep { $_->{run} } map { $A{$_} } @idx;
+    my @wrong_by = grep { $_ ne 'parallel_guard.target' } @by;
+    push @problems, "section 4a: " . scalar(@wrong_by) . " as-written runs logged guarded_by other than parallel_guard.target"
+        if @wrong_by;
+    my @am = atts_of(map { $A{$_} } @idx);
+    my @gm = atts_of(map { $G{$_} } @idx);
+    print statline("as written: launch->verdict", 3, map { $_->{verdict_ms} } @am),
+          "   (verdict_ms, every attempt)\n";
+    print statline("as written: start->verdict", 3, map { $_->{elapsed_ms} } @am), "   (elapsed_ms)\n";
+    print statline("run(): launch->verdict", 3, map { $_->{verdict_ms} } @gm), "\n";
+    my ($md, $ma, $mg) = (median(@d), median(@a), median(@g));
+    printf "   median as written / median plain = %.3f; median run() / median plain = %.3f\n",
+           $ma / $md, $mg / $md if $md;
+    result('aw_plain_median', f($md, 1), 'ms');
+    result('aw_aswritten_median', f($ma, 1), 'ms');
+    result('aw_run_median', f($mg, 1), 'ms');
+    result('aw_aswritten_over_plain_pairwise_median', f(median(@ra), 3), 'ratio');
+    result('aw_run_over_plain_pairwise_median', f(median(@rg), 3), 'ratio');
+    result('aw_aswritten_minus_plain_pairwise_median', f(median(@da), 1), 'ms');
+    result('aw_verdict_after_launch_median', f(median(map { $_->{verdict_ms} } @am), 3), 'ms');
+    result('aw_verdict_after_launch_max', f(max(map { $_->{verdict_ms} } @am), 3), 'ms');
+}
+print "   b) one short attempt as written, delay 0: SET max_parallel_workers = 2,\n";
+print "      parallel_guard.min = 2, delay = 0; FAST; $E{BENCH_AW_REPS} pairs, order alternating:\n";
+print "        A: parallel_guard.retries = $R   ($R attempts: " . ($R - 1) . " short + 1 accepted_short)\n";
+print "        B: parallel_guard.retries = 1    (1 attempt: accepted_short)\n";
+print "      per short attempt = (T(A) - T(B)) / ($R - 1) per pair; median over pairs\n";
+{
+    my (%A, %B);
+    for my $r (@{ $S{p6}{recs} }) {
+        next unless $r->{kind} =~ /^aw(R|1)$/;
+        ($1 eq 'R' ? \%A : \%B)->{ $r->{idx} } = $r;
+        my $want = $1 eq 'R' ? $R : 1;
+        push @problems, "section 4b: '$r->{tag}' used $r->{run}{attempts} attempts, expected $want"
+            if $r->{run} && $r->{run}{attempts} != $want;
+    }
+    my (@pc, @ps, @ta, @tb, @sa, @sb);
+    for my $i (sort { $a <=> $b } keys %A) {
+        next unless $B{$i};
+        push @ta, $A{$i}{ms};
+        push @tb, $B{$i}{ms};
+        push @pc, ($A{$i}{ms} - $B{$i}{ms}) / ($R - 1);
+        if ($A{$i}{run} && $B{$i}{run}) {
+            push @sa, $A{$i}{run}{total_ms};
+            push @sb, $B{$i}{run}{total_ms};
+            push @ps, ($A{$i}{run}{total_ms} - $B{$i}{run}{total_ms}) / ($R - 1);
+        }
+    }
+    my @short = grep { $_->{verdict} eq 'short' } atts_of(values %A);
+    my @last = grep { $_->{verdict} ne 'short' } atts_of(values %A, values %B);
+    my @nv = notice_verdicts('p6');
+    print stathead(), "   (ms)\n";
+    print statline("T(A) client", 1, @ta), "\n";
+    print statline("T(B) client", 1, @tb), "\n";
+    print statline("per short attempt, client", 2, @pc), "\n";
+    print statline("T(A) server total_ms", 1, @sa), "\n";
+    print statline("T(B) server total_ms", 1, @sb), "\n";
+    print statline("per short attempt, server", 2, @ps), "\n";
+    print statline("short: start to verdict", 3, map { $_->{elapsed_ms} } @short),
+          "   (elapsed_ms of the short attempts)\n";
+    print statline("short: launch to verdict", 3, map { $_->{verdict_ms} } @short), "   (LOG verdict_ms)\n";
+    print statline("NOTICE: after the launch", 1, @nv), "   (\"Verdict N ms after the launch\")\n";
+    print statline("last: start to verdict", 3, map { $_->{elapsed_ms} } @last),
+          "   (accepted_short attempts)\n";
+    my $mpc = median(@pc);
+    my $mse = median(map { $_->{elapsed_ms} } @short);
+    printf "   per short attempt (client) - its start to verdict = %.2f ms: the rollback of the\n" .
+           "   subtransaction, the next attempt's set-up and the plan's restart, together\n",
+           $mpc - $mse if defined $mpc && defined $mse;
+    result('aw_short_attempt_cost_client_median', f($mpc, 2), 'ms');
+    result('aw_short_attempt_cost_server_median', f(median(@ps), 2), 'ms');
+    result('aw_short_attempt_start_to_verdict_median', f($mse, 3), 'ms');
+    result('aw_short_attempt_launch_to_verdict_median', f(median(map { $_->{verdict_ms} } @short), 3), 'ms');
+    result('aw_short_attempts_measured', scalar(@short), 'attempts');
 }
 
 # ---- summary ------------------------------------------------------------------------------

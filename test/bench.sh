@@ -15,14 +15,24 @@
 #     last, measured by the client (psql \timing) and by the server (total_ms);
 #     plus the start-to-verdict time of short attempts from the LOG lines;
 #  3. the overhead of run() against the same CREATE TABLE AS run directly,
-#     interleaved, on a ~1 s statement (4 workers) and on a one-row statement.
+#     interleaved, on a ~1 s statement (4 workers) and on a one-row statement;
+#  4. statements guarded as written (SET parallel_guard.target = 4 in the
+#     session): a) the ~1 s statement plain, guarded as written and through
+#     run(), interleaved by threes (order rotating): medians and the pairwise
+#     ratio as-written / plain; the verdict's delay after the launch; b) the
+#     cost of one short attempt as written, delay 0 (max_parallel_workers = 2,
+#     parallel_guard.retries R against 1, as in 2).
 # Every timed statement goes through one psql session per section with
 # \timing on, direct and guarded alike.  Analysis: test/bench.pl (perl only).
 # Prints a report that ends with "RESULT <name> <value> <unit>" lines.
 #
+# PG_PRIVATE_CONFIG=/path/to/pg_config runs it on that installation (e.g. a
+# private copy of the server) instead of Debian's (see test/lib.sh).
+#
 # Knobs (environment): BENCH_ROWS (2000000), BENCH_P1_RUNS (10),
 # BENCH_P1B_RUNS (5), BENCH_R (11), BENCH_P2_REPS (9), BENCH_P3_RUNS (15),
-# BENCH_TINY_RUNS (25).
+# BENCH_TINY_RUNS (25), BENCH_AW_RUNS (9, triples of section 4a),
+# BENCH_AW_REPS (7, pairs of section 4b).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BENCH_ROWS=${BENCH_ROWS:-2000000}
@@ -32,6 +42,8 @@ BENCH_R=${BENCH_R:-11}
 BENCH_P2_REPS=${BENCH_P2_REPS:-9}
 BENCH_P3_RUNS=${BENCH_P3_RUNS:-15}
 BENCH_TINY_RUNS=${BENCH_TINY_RUNS:-25}
+BENCH_AW_RUNS=${BENCH_AW_RUNS:-9}
+BENCH_AW_REPS=${BENCH_AW_REPS:-7}
 
 # The statements.  FAST: ~0.3 s, planned 4 workers (sections 1 and 2).
 # SLOW: ~1 s here, planned 4 workers (sections 1b and 3).  TINY: no Gather (planned 0).
@@ -44,8 +56,11 @@ P2_ARGS_R="target => 4, min => 2, retries => $BENCH_R, delay => '0'"
 P2_ARGS_1="target => 4, min => 2, retries => 1, delay => '0'"
 P3_ARGS="target => 4, min => 2, retries => 5, delay => '2 seconds'"   # the defaults
 TINY_ARGS="target => 1, min => 0, retries => 1, delay => '0'"
+# Section 4: the session settings of statements guarded as written.
+AW_SET="SET parallel_guard.target = 4"
+AW_RESET="RESET parallel_guard.target"
 export BENCH_ROWS BENCH_P1_RUNS BENCH_P1B_RUNS BENCH_R BENCH_P2_REPS BENCH_P3_RUNS \
-       BENCH_TINY_RUNS FAST_SQL SLOW_SQL TINY_SQL P1_ARGS P2_ARGS_R P2_ARGS_1 P3_ARGS TINY_ARGS
+       BENCH_TINY_RUNS BENCH_AW_RUNS BENCH_AW_REPS AW_SET FAST_SQL SLOW_SQL TINY_SQL P1_ARGS P2_ARGS_R P2_ARGS_1 P3_ARGS TINY_ARGS
 
 bench_start=$(date +%s)
 pg_install_packages
@@ -58,7 +73,8 @@ mkdir -p "$BENCH"
 lit() { printf '$bench$%s$bench$' "$1"; }
 guarded() { printf 'SELECT * FROM parallel_guard.run(%s, %s);\n' "$(lit "$1")" "$2"; }
 # mark TAG: the next "Time:" line psql prints belongs to TAG ("-": not measured).
-# Tags of guarded calls: free, short, rR, r1, guarded, warmg (bench.pl knows them).
+# Tags of guarded calls: free, short, rR, r1, guarded, warmg; guarded as
+# written: aw, warma, awR, aw1 (bench.pl knows them).
 mark() { printf '\\echo @@ %s\n' "$1"; }
 session_head() {
     printf '\\timing on\n'
@@ -175,6 +191,58 @@ run_section p3
     direct_guarded_pairs "$BENCH_TINY_RUNS" "$TINY_SQL" "$TINY_ARGS" tiny
 } >"$BENCH/p4.sql"
 run_section p4
+
+# ---- section 4: statements guarded as written --------------------------------
+# a) plain, as written, run(): triples, order rotating over all six orders.
+{
+    session_head
+    echo "SET max_parallel_workers_per_gather = 4;"
+    mark warmd; echo "$SLOW_SQL;"
+    mark -; echo "DROP TABLE bench_slow;"
+    mark -; echo "$AW_SET;"
+    mark warma; echo "$SLOW_SQL;"
+    mark -; echo "$AW_RESET;"
+    mark -; echo "DROP TABLE bench_slow;"
+    mark warmg; guarded "$SLOW_SQL" "$P3_ARGS"
+    mark -; echo "DROP TABLE bench_slow;"
+    orders=("direct aw guarded" "aw guarded direct" "guarded direct aw"
+            "direct guarded aw" "guarded aw direct" "aw direct guarded")
+    for i in $(seq 1 "$BENCH_AW_RUNS"); do
+        for k in ${orders[$(((i - 1) % 6))]}; do
+            case $k in
+            direct) mark "direct $i"; echo "$SLOW_SQL;" ;;
+            guarded) mark "guarded $i"; guarded "$SLOW_SQL" "$P3_ARGS" ;;
+            aw) mark -; echo "$AW_SET;"
+                mark "aw $i"; echo "$SLOW_SQL;"
+                mark -; echo "$AW_RESET;" ;;
+            esac
+            mark -; echo "DROP TABLE bench_slow;"
+        done
+    done
+} >"$BENCH/p5.sql"
+run_section p5
+
+# b) one short attempt as written, delay 0: retries R against 1.
+{
+    session_head
+    echo "SET max_parallel_workers = 2;"
+    echo "SET parallel_guard.min = 2;"
+    echo "SET parallel_guard.delay = 0;"
+    echo "$AW_SET;"
+    echo "SET parallel_guard.retries = 1;"
+    mark warma; echo "$FAST_SQL;"
+    mark -; echo "DROP TABLE bench_fast;"
+    for i in $(seq 1 "$BENCH_AW_REPS"); do
+        if ((i % 2)); then order="R 1"; else order="1 R"; fi
+        for k in $order; do
+            if [ "$k" = R ]; then r=$BENCH_R; else r=1; fi
+            mark -; echo "SET parallel_guard.retries = $r;"
+            mark "aw$k $i"; echo "$FAST_SQL;"
+            mark -; echo "DROP TABLE bench_fast;"
+        done
+    done
+} >"$BENCH/p6.sql"
+run_section p6
 
 export BENCH_SECONDS=$(($(date +%s) - bench_start))
 export PG_VERSION_STR GIT_HEAD

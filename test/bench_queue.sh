@@ -11,6 +11,8 @@
 # the same cluster and data:
 #   guard      parallel_guard.run(): the jobs queue in the server and the
 #              head of the queue reserves its workers (ordinary queries yield);
+#   aswritten  the bare CTAS guarded as written: parallel_guard.target (min,
+#              retries, delay) set in the job's connection options;
 #   noreserve  the same with parallel_guard.yield_to_reservations = off for
 #              the whole server: queued, but not reserved;
 #   client     the client-side loop batch code runs today (poll
@@ -31,14 +33,17 @@
 # python3-psycopg2).  Ends with "RESULT ..." lines.
 #
 # Knobs (environment): BENCH_K ("4 8 40"), BENCH_BG ("0 3 8", background
-# clients), BENCH_WORK ("sleep"), BENCH_METHODS ("guard noreserve client"),
+# clients), BENCH_WORK ("sleep"), BENCH_METHODS ("guard aswritten noreserve
+# client"),
 # BENCH_ROWS (2000000, cpu work), BENCH_SLEEP_ROWS (1200) and BENCH_SLEEP_MS
 # (5) (sleep work), BENCH_TARGET (4), BENCH_MIN (2), BENCH_RETRIES (5),
 # BENCH_DELAY_S (2), BENCH_CHECK_S (1, the client's wait before it looks),
 # BENCH_BG_WORKERS (2), BENCH_SINGLE_RUNS (3), BENCH_QUEUE_TIMEOUT
 # (parallel_guard.queue_timeout of the jobs, "2min"), BENCH_HOOK (1),
 # BENCH_HOOK_SECONDS (10), BENCH_HOOK_ROUNDS (2).  KEEP_WORK=1 keeps the
-# cluster's directory (server log).
+# cluster's directory (server log).  PG_PRIVATE_CONFIG=/path/to/pg_config
+# runs it on that installation (a private copy of the server) instead of
+# Debian's (see test/lib.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_start=$(date +%s)

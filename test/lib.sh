@@ -21,6 +21,13 @@ set -euo pipefail
 
 PG_MAJOR=${PG_MAJOR:-15}
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# PG_PRIVATE_CONFIG=/path/to/pg_config: build, install into and run that
+# installation (a private copy of the server) instead of Debian's in
+# /usr/lib/postgresql/$PG_MAJOR; the server packages are then not installed.
+if [ -n "${PG_PRIVATE_CONFIG:-}" ]; then
+    PG_BIN=$("$PG_PRIVATE_CONFIG" --bindir)
+    PG_MAJOR=$("$PG_PRIVATE_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+fi
 export PG_MAJOR PG_CONFIG=$PG_BIN/pg_config
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The server's own packages (contrib modules such as auto_explain and
@@ -59,7 +66,8 @@ pg_in_archive() {
 
 pg_install_packages() {
     local pg_missing_now=() missing=() optional=() p updated=0
-    mapfile -t pg_missing_now < <(pg_missing "${PG_PACKAGES[@]}")
+    [ -n "${PG_PRIVATE_CONFIG:-}" ] ||
+        mapfile -t pg_missing_now < <(pg_missing "${PG_PACKAGES[@]}")
     mapfile -t missing < <(pg_missing "${PACKAGES[@]}")
     mapfile -t optional < <(pg_missing "${OPTIONAL_PACKAGES[@]}")
     if ((${#optional[@]})); then
