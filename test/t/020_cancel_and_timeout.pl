@@ -133,12 +133,16 @@ sub interrupt_running
 		# The timeout comes when it comes, whatever this test is doing then:
 		# looking at the running statement before it would race it.  The
 		# server log says afterwards what was still running when it came:
-		# the guard's worker and its 4 parallel workers, each stopped.
+		# the guard's worker and its parallel workers, stopped.  A parallel
+		# worker that has just finished its share of the scan ends without a
+		# message when its leader goes (seen on 17: 3 of 4 said so); that no
+		# worker remains is checked below.
 		my $log = log_since($node, $off);
 		like($log, qr/\[$wpid\] FATAL:  terminating background worker "parallel_guard"/,
 			"$label: the worker's statement was still running when the timeout came");
 		my $stopped = () = $log =~ /FATAL:  terminating background worker "parallel worker"/g;
-		is($stopped, 4, "$label: its 4 parallel workers were running then, and were stopped");
+		ok($stopped >= 1 && $stopped <= 4,
+			"$label: its parallel workers were running then, and were stopped ($stopped of 4 said so)");
 	}
 	# README: the worker is stopped and waited for before the error returns.
 	is(guard_backends(), '0',

@@ -308,10 +308,12 @@ SKIP:
 		($out, $err) = ('', '');
 		local $ENV{PG_JDBC_URL} = "jdbc:postgresql://127.0.0.1:$port/postgres";
 		local $ENV{PGUSER} = 'batch_role';
+		# pgbouncer 1.21 and later (trixie's) prepare the statement on the
+		# server under a name of its own (PGBOUNCER_n), pgjdbc's S_n before.
 		my $rc = IPC::Run::run(
 			[ 'java', '-cp', "$classes_aw:$JDBC_JAR", 'GuardedAsWritten', 'pgb_aw_jdbc' ],
 			'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
-		like($out, qr/^guarded_as_written \(java\): table=pgb_aw_jdbc rows=100000 server_prepared=S_\d+$/m,
+		like($out, qr/^guarded_as_written \(java\): table=pgb_aw_jdbc rows=100000 server_prepared=(?:S|PGBOUNCER)_\d+$/m,
 			"$label, JDBC (bind parameters, server-prepared, own transaction): exit 0, executeUpdate() returns 100000")
 		  or diag("exit $?; stdout: $out\nstderr: $err");
 		like($aw_hist->('pgb_aw_jdbc'), qr/^batch_role\|met\|4\|1\|100000\|parallel_guard\.target\|\d+$/,
