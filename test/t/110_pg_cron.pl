@@ -266,7 +266,9 @@ for my $m (sort keys %mode)
 
 	# short
 	is($run{short}{status}, 'failed', "$what, short: cron.job_run_details says failed");
-	like($run{short}{msg}, qr/only 1 parallel workers launched, at least 2 required/,
+	# 1 of 2 when the pool has room; 0 when the jobs guarded as written,
+	# which run in the same minute, hold the rest of the pool (seen on 18).
+	like($run{short}{msg}, qr/only [01] parallel workers launched, at least 2 required/,
 		"$what, short: return_message has the 53000 message");
 	is($hist->($run{short}{pid}), 'cron_starved|below_min|53000||2',
 		"$what, short: parallel_guard.history has it as below_min, SQLSTATE 53000, 2 attempts");
