@@ -39,6 +39,13 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
+/* What PostgreSQL calls: C linkage, a tiny guard around its C++ twin. */
+extern "C" {
+static void guard_process_utility(PlannedStmt *pstmt, const char *query, bool read_only_tree,
+                                  ProcessUtilityContext context, ParamListInfo params,
+                                  QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc);
+}
+
 namespace pg_guard {
 
 namespace {
@@ -360,7 +367,17 @@ void as_written_process_utility(PlannedStmt *pstmt, const char *query, bool read
 void as_written_install_hook()
 {
     prev_process_utility = ProcessUtility_hook;
-    ProcessUtility_hook = as_written_process_utility;
+    ProcessUtility_hook = guard_process_utility;
 }
 
 } // namespace pg_guard
+
+static void guard_process_utility(PlannedStmt *pstmt, const char *query, bool read_only_tree,
+                                  ProcessUtilityContext context, ParamListInfo params,
+                                  QueryEnvironment *env, DestReceiver *dest, QueryCompletion *qc)
+{
+    pg_guard::cpp_call([&] {
+        pg_guard::as_written_process_utility(pstmt, query, read_only_tree, context, params, env,
+                                             dest, qc);
+    });
+}
