@@ -44,3 +44,28 @@ SELECT count(*) AS objects FROM fresh;
 UNION ALL
 (SELECT 'only in a fresh install', * FROM fresh EXCEPT SELECT 'only in a fresh install', * FROM updated)
 ORDER BY 1, 2;
+-- Every earlier version (not only 1.0) updates in place to the same objects
+-- as a fresh install: one row per version, 0 differences each.
+CREATE FUNCTION pg_temp.update_differences(from_version text)
+RETURNS TABLE (side text, object text, definition text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  DROP EXTENSION parallel_guard;
+  EXECUTE format('CREATE EXTENSION parallel_guard VERSION %L', from_version);
+  ALTER EXTENSION parallel_guard UPDATE;
+  DROP TABLE IF EXISTS pg_temp.updated;
+  CREATE TEMP TABLE updated AS SELECT * FROM pg_temp.extension_objects();
+  RETURN QUERY
+    (SELECT 'only after the update', u.* FROM updated u EXCEPT SELECT 'only after the update', f.* FROM fresh f)
+    UNION ALL
+    (SELECT 'only in a fresh install', f.* FROM fresh f EXCEPT SELECT 'only in a fresh install', u.* FROM updated u);
+END
+$$;
+SELECT v.from_version, count(d.object) AS differences,
+       string_agg(d.side || ': ' || d.object, '; ' ORDER BY d.side, d.object) AS which
+FROM (SELECT version AS from_version FROM pg_available_extension_versions
+      WHERE name = 'parallel_guard'
+        AND version <> (SELECT default_version FROM pg_available_extensions WHERE name = 'parallel_guard')) v
+LEFT JOIN LATERAL pg_temp.update_differences(v.from_version) d ON true
+GROUP BY v.from_version ORDER BY v.from_version;
+SELECT extversion FROM pg_extension WHERE extname = 'parallel_guard';
