@@ -52,8 +52,10 @@ GRANT USAGE ON SCHEMA parallel_guard TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4, pg_catalog.interval) FROM PUBLIC;
 
 -- The queue of guarded runs (needs parallel_guard in shared_preload_libraries;
--- empty otherwise), with the workers each run holds reserved.  Like
--- pg_stat_activity, readable by everyone.
+-- empty otherwise), with the workers each run holds reserved, its priority,
+-- statement, application_name, guard worker and time waited.  Like
+-- pg_stat_activity, readable by everyone; another role's statement and
+-- application_name only with the privileges of pg_read_all_stats.
 CREATE FUNCTION parallel_guard.queue_status(
     OUT pid pg_catalog.int4,
     OUT database pg_catalog.text,
@@ -64,13 +66,19 @@ CREATE FUNCTION parallel_guard.queue_status(
     OUT attempt pg_catalog.int4,
     OUT state pg_catalog.text,
     OUT waiting_since pg_catalog.timestamptz,
-    OUT reserved_workers pg_catalog.int4)
+    OUT reserved_workers pg_catalog.int4,
+    OUT priority pg_catalog.int4,
+    OUT effective_priority pg_catalog.int4,
+    OUT statement pg_catalog.text,
+    OUT application_name pg_catalog.text,
+    OUT worker_pid pg_catalog.int4,
+    OUT waited pg_catalog.interval)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'parallel_guard_queue'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION parallel_guard.queue_status() IS
-'guarded runs now waiting for parallel workers or running, first come first served';
+'guarded runs now waiting for parallel workers or running, by priority, then first come first served';
 
 CREATE VIEW parallel_guard.queue AS
     SELECT * FROM parallel_guard.queue_status() ORDER BY waiting_since;

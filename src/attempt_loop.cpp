@@ -18,6 +18,7 @@
 #include "module.hpp"
 #include "queue.hpp"
 #include "stats.hpp"
+#include "wait_events.hpp"
 
 #include <algorithm>
 
@@ -171,7 +172,7 @@ void sleep_ms(long ms)
         /* WaitLatch takes at most INT_MAX ms: wake up hourly on long waits. */
         long left = static_cast<long>(std::min<int64>((end - now + 999) / 1000, 3600 * 1000));
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
-                         PG_WAIT_EXTENSION);
+                         wait_event_delay());
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }

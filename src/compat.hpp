@@ -170,3 +170,25 @@ extern "C" {
 }
 inline void compat_install_build_simple_rel_hook() {}
 #endif
+
+/*
+ * 17 added named wait events of type Extension: WaitEventExtensionNew(name)
+ * (utils/wait_event.h) returns the wait event information for the name,
+ * allocating it in shared memory the first time any process asks, so that
+ * pg_stat_activity shows wait_event_type 'Extension' and that name.  Before
+ * 17 every extension waits as PG_WAIT_EXTENSION, shown as 'Extension' /
+ * 'Extension'.  *cache keeps the answer for this process (0: not asked yet;
+ * an allocated event is never 0, since its class bits are set).
+ */
+inline uint32 compat_wait_event_extension(const char *name, uint32 *cache)
+{
+#if PG_VERSION_NUM >= 170000
+    if (*cache == 0)
+        *cache = static_cast<uint32>(WaitEventExtensionNew(name));
+    return *cache;
+#else
+    (void) name;
+    (void) cache;
+    return PG_WAIT_EXTENSION;
+#endif
+}

@@ -47,6 +47,8 @@ int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
 bool yield_to_reservations = true;
 int max_reserved_workers = -1;
+int queue_priority = 0;
+int priority_aging_ms = 10 * 1000;
 int as_written_target = 0;
 int as_written_min = 2;
 int as_written_retries = 5;
@@ -84,6 +86,16 @@ bool pg_guard::guard_yield_to_reservations()
 int pg_guard::guard_max_reserved_workers()
 {
     return max_reserved_workers;
+}
+
+int pg_guard::guard_priority()
+{
+    return queue_priority;
+}
+
+long pg_guard::guard_priority_aging_ms()
+{
+    return priority_aging_ms;
 }
 
 int pg_guard::guard_history_size()
@@ -131,6 +143,18 @@ void _PG_init(void)
         "Ordinary parallel queries always keep the rest of max_parallel_workers. "
         "-1 means the server's max_parallel_workers.",
         &max_reserved_workers, -1, -1, 1024 /* MAX_PARALLEL_WORKER_LIMIT */, PGC_SIGHUP, 0, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.priority",
+        "The priority of this session's guarded runs in the queue: higher is served first.",
+        "Taken when a run joins the queue. Superuser only (typically ALTER ROLE ... SET): "
+        "a higher priority jumps the queue. Needs parallel_guard in shared_preload_libraries.",
+        &queue_priority, 0, -100, 100, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guard.priority_aging",
+        "A waiting guarded run's priority rises by one per this much time in the queue.",
+        "So that no run waits forever behind higher priorities. 0 disables aging.",
+        &priority_aging_ms, 10 * 1000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
     /* A server-start setting can only exist when loaded at server start. */
     if (process_shared_preload_libraries_in_progress)

@@ -20,6 +20,13 @@ bool guard_yield_to_reservations();
 /* parallel_guard.max_reserved_workers: -1 for max_parallel_workers. */
 int guard_max_reserved_workers();
 
+/* parallel_guard.priority: this session's priority in the queue (-100..100). */
+int guard_priority();
+
+/* parallel_guard.priority_aging: a waiting run's priority rises by one per
+ * this many milliseconds since it joined the queue; 0: no aging. */
+long guard_priority_aging_ms();
+
 /* parallel_guard.history_size: runs kept in the history (server start). */
 int guard_history_size();
 

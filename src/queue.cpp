@@ -1,10 +1,23 @@
 /*
- * queue.cpp: guarded runs wait in one cluster-wide FIFO queue for their
- * parallel workers instead of colliding.
+ * queue.cpp: guarded runs wait in one cluster-wide queue for their parallel
+ * workers instead of colliding, served by priority, then first come, first
+ * served.
  *
- * Every run takes a ticket when it starts.  Before each attempt it waits
- * until it is the waiting run with the smallest ticket; as that head of the
- * queue it reserves its target at once (within parallel_guard.
+ * Every run takes a ticket when it starts, and its priority: the caller's
+ * parallel_guard.priority (superuser only to set) at that moment.  The order
+ * of the queue is the waiting runs' effective priority, highest first, and
+ * their tickets within one effective priority:
+ *
+ *   effective priority = priority + floor(time since it joined / parallel_guard.priority_aging)
+ *
+ * (no aging when priority_aging is 0).  Every waiting run ages at the same
+ * rate, so a run of priority p is served before every run of priority q > p
+ * that joined at least (q - p) * priority_aging after it: nothing waits
+ * forever behind a stream of higher priorities.  A run that comes back from
+ * its delay keeps its ticket and its aging (both count from its joining).
+ *
+ * Before each attempt a run waits until it is the first waiting run in that
+ * order; as that head of the queue it reserves its target at once (within parallel_guard.
  * max_reserved_workers), and it launches when the pool has room for it:
  * free parallel workers = max_parallel_workers minus PostgreSQL's own count
  * of registered parallel workers (parallel_register_count -
@@ -27,6 +40,13 @@
  * holds no reservation and is not the head, so the runs behind it move on;
  * it comes back with its original ticket.
  *
+ * A run of higher effective priority that arrives while a lower one is the
+ * head, reserving workers it has not launched yet, becomes the head: the
+ * lower one's reservation is released at once (prune_and_find_head()) and it
+ * waits behind.  Runs already admitted (launching: they saw room for their
+ * target and their worker is starting; running) keep what they have:
+ * running statements are never stopped.
+ *
  * The queue lives in shared memory reserved at server start (one entry per
  * possible backend) under one LWLock.  An entry is removed when its run ends,
  * on error (run.cpp's cleanup) and at process exit; entries whose process is
@@ -39,8 +59,13 @@
 #include "lock_group.hpp"
 #include "module.hpp"
 #include "reservation.hpp"
+#include "wait_events.hpp"
 
 #include <algorithm>
+
+extern "C" {
+#include "catalog/pg_authid.h"
+}
 
 namespace pg_guard {
 
@@ -62,6 +87,12 @@ struct QueueEntry {
     int worker_procno; /* the current attempt's guard worker, or -1 */
     pid_t worker_pid;  /* the same worker's pid, once started; 0 before */
     uint64 launch_seq; /* order of entering Launching */
+    int priority;      /* parallel_guard.priority when it joined */
+    bool as_written;   /* a statement guarded as written: no guard worker */
+    int64 queued_us;   /* waited in the queue before its attempts so far */
+    TimestampTz wait_began; /* when its current wait began (while waiting) */
+    char application_name[NAMEDATALEN];
+    char statement[1024]; /* the statement's text, cut to a whole character */
     TimestampTz reserved_since; /* when the reservation was made; 0: none */
     /*
      * Parallel workers reserved for this run now.  Changed only through
@@ -226,14 +257,32 @@ void pool_in_use(int *parallel_workers, int *worker_slots)
     *parallel_workers = registered >= 0 ? registered : pw;
 }
 
+/* The run's priority plus one per priority_aging since it joined the queue. */
+int64 effective_priority(const QueueEntry &e, TimestampTz now)
+{
+    int64 aging_us = static_cast<int64>(guard_priority_aging_ms()) * 1000;
+    if (aging_us <= 0 || now <= e.waiting_since)
+        return e.priority;
+    return e.priority + (now - e.waiting_since) / aging_us;
+}
+
+/* Is a served before b: higher effective priority, then the earlier ticket. */
+bool serves_before(const QueueEntry &a, const QueueEntry &b, TimestampTz now)
+{
+    int64 pa = effective_priority(a, now);
+    int64 pb = effective_priority(b, now);
+    return pa != pb ? pa > pb : a.ticket < b.ticket;
+}
+
 /*
  * Under the queue lock (exclusive): drop dead entries and their
- * reservations, find the head (the waiting run with the smallest ticket),
+ * reservations, find the head (the first waiting run in the queue's order),
  * and release the reservation of a waiting run that is no longer the head
  * (an earlier ticket came back from its delay).
  */
 QueueEntry *prune_and_find_head()
 {
+    TimestampTz now = GetCurrentTimestamp();
     QueueEntry *head = nullptr;
     for (int i = 0; i < queue->nentries; i++) {
         QueueEntry &e = queue->entries[i];
@@ -244,7 +293,7 @@ QueueEntry *prune_and_find_head()
             e.state = QueueState::Free;
             continue;
         }
-        if (e.state == QueueState::Waiting && (head == nullptr || e.ticket < head->ticket))
+        if (e.state == QueueState::Waiting && (head == nullptr || serves_before(e, *head, now)))
             head = &e;
     }
     for (int i = 0; i < queue->nentries; i++) {
@@ -407,8 +456,10 @@ bool launch_may_be_in_flight(const QueueEntry *head, TimestampTz now)
     return false;
 }
 
-void become_launching(QueueEntry *e)
+void become_launching(QueueEntry *e, TimestampTz now)
 {
+    if (e->state == QueueState::Waiting && now > e->wait_began)
+        e->queued_us += now - e->wait_began;
     e->state = QueueState::Launching;
     e->worker_procno = -1;
     e->worker_pid = 0;
@@ -465,11 +516,24 @@ void queue_join(const RunSpec &spec)
         mine->procno = MyProcNumber;
         mine->database_id = MyDatabaseId;
         mine->user_id = GetUserId();
+        mine->priority = guard_priority();
+        mine->as_written = spec.as_written;
+        mine->queued_us = 0;
+        const char *app = application_name ? application_name : "";
+        int len = pg_mbcliplen(app, static_cast<int>(strlen(app)), NAMEDATALEN - 1);
+        memcpy(mine->application_name, app, len);
+        mine->application_name[len] = '\0';
+        const char *sql = spec.sql ? spec.sql : "";
+        len = pg_mbcliplen(sql, static_cast<int>(strnlen(sql, 1024 * 1024)),
+                           sizeof(mine->statement) - 1);
+        memcpy(mine->statement, sql, len);
+        mine->statement[len] = '\0';
         mine->target = spec.target;
         mine->attempt = 0;
         mine->retries = spec.retries;
         mine->ticket = queue->next_ticket++;
         mine->waiting_since = GetCurrentTimestamp();
+        mine->wait_began = mine->waiting_since;
         mine->worker_procno = -1;
         mine->worker_pid = 0;
         mine->launch_seq = 0;
@@ -491,7 +555,7 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
     if (*budget_ms <= 0) {
         LWLockAcquire(queue->lock, LW_EXCLUSIVE);
         mine->attempt = attempt;
-        become_launching(mine);
+        become_launching(mine, GetCurrentTimestamp());
         wake_head();
         LWLockRelease(queue->lock);
         return true;
@@ -507,8 +571,10 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
 
         LWLockAcquire(queue->lock, LW_EXCLUSIVE);
         mine->attempt = attempt;
-        if (mine->state == QueueState::Delaying)
+        if (mine->state == QueueState::Delaying) {
             mine->state = QueueState::Waiting; /* back in line with its old ticket */
+            mine->wait_began = now;
+        }
         QueueEntry *head = prune_and_find_head();
         if (head == mine) {
             reserve_for_head(mine);
@@ -517,7 +583,7 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
                 room = true;
         }
         if (room || out_of_time) {
-            become_launching(mine);
+            become_launching(mine, now);
             wake_head(); /* the next in line reserves now */
         }
         LWLockRelease(queue->lock);
@@ -528,7 +594,7 @@ bool queue_wait_turn(const RunSpec &, int attempt, long *budget_ms)
         }
         long wait = std::min(settling ? kSettlePollMs : kQueuePollMs, *budget_ms - waited);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait,
-                         PG_WAIT_EXTENSION);
+                         wait_event_queue());
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }
@@ -673,6 +739,14 @@ const char *state_name(QueueState s)
     return "free";
 }
 
+/* waited, as an interval. */
+Datum interval_us(int64 us)
+{
+    auto *iv = static_cast<Interval *>(palloc0(sizeof(Interval)));
+    iv->time = us;
+    return IntervalPGetDatum(iv);
+}
+
 Datum queue_view(FunctionCallInfo fcinfo)
 {
     InitMaterializedSRF(fcinfo, 0);
@@ -691,15 +765,20 @@ Datum queue_view(FunctionCallInfo fcinfo)
         }
     LWLockRelease(queue->lock);
 
+    /* As pg_stat_activity: another role's statement only for pg_read_all_stats. */
+    bool sees_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+    TimestampTz now = GetCurrentTimestamp();
     for (int i = 0; i < n; i++) {
         const QueueEntry &e = copy[i];
-        Datum values[10];
-        bool nulls[10] = {false, false, false, false, false, false, false, false, false, false};
+        constexpr int kColumns = 16;
+        Datum values[kColumns];
+        bool nulls[kColumns];
+        memset(nulls, 0, sizeof(nulls));
         int position = 0;
         if (e.state == QueueState::Waiting) {
             position = 1;
             for (int j = 0; j < n; j++)
-                if (copy[j].state == QueueState::Waiting && copy[j].ticket < e.ticket)
+                if (copy[j].state == QueueState::Waiting && serves_before(copy[j], e, now))
                     position++;
         }
         int held = e.worker_procno >= 0 ? std::max(0, lock_group_workers(e.worker_procno)) : 0;
@@ -715,9 +794,26 @@ Datum queue_view(FunctionCallInfo fcinfo)
         values[6] = Int32GetDatum(e.attempt);
         values[7] = CStringGetTextDatum(state_name(e.state));
         values[8] = TimestampTzGetDatum(e.waiting_since);
-        /* Version 1.1's queue_status() has no reserved_workers column:
+        /* Earlier versions' queue_status() has fewer columns:
          * tuplestore_putvalues() takes as many values as the result has. */
         values[9] = Int32GetDatum(static_cast<int32>(reserved[i]));
+        values[10] = Int32GetDatum(e.priority);
+        /* Effective priority matters only to a run that waits (or will again). */
+        bool in_line = e.state == QueueState::Waiting || e.state == QueueState::Delaying;
+        values[11] = Int32GetDatum(static_cast<int32>(
+            std::min<int64>(effective_priority(e, now), PG_INT32_MAX)));
+        nulls[11] = !in_line;
+        bool visible = sees_all || has_privs_of_role(GetUserId(), e.user_id);
+        values[12] = CStringGetTextDatum(visible ? e.statement : "<insufficient privilege>");
+        values[13] = CStringGetTextDatum(e.application_name);
+        nulls[13] = !visible;
+        /* A statement guarded as written runs in its caller: no worker. */
+        values[14] = Int32GetDatum(e.worker_pid);
+        nulls[14] = e.as_written || e.worker_pid <= 0;
+        int64 waited = e.queued_us;
+        if (e.state == QueueState::Waiting && now > e.wait_began)
+            waited += now - e.wait_began;
+        values[15] = interval_us(waited);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return static_cast<Datum>(0);

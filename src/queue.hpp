@@ -1,5 +1,7 @@
 /*
- * queue.hpp: the cluster-wide first-come, first-served queue of guarded runs.
+ * queue.hpp: the cluster-wide queue of guarded runs: highest effective
+ * priority first (parallel_guard.priority, aged by parallel_guard.
+ * priority_aging), first come, first served within one (queue.cpp).
  *
  * Needs parallel_guard in shared_preload_libraries (its shared memory is
  * reserved at server start); without it every function here does nothing
@@ -18,14 +20,15 @@ void queue_shmem_init();
 
 bool queue_available();
 
-/* Enter the queue for this call; its place (ticket) is kept until it leaves. */
+/* Enter the queue for this call with the session's parallel_guard.priority;
+ * its place (ticket) and priority are kept until it leaves. */
 void queue_join(const RunSpec &spec);
 
 /*
- * Before attempt `attempt`: wait, as the earliest waiting run, until the
+ * Before attempt `attempt`: wait, as the first waiting run, until the
  * pool has room for target parallel workers (and a worker slot for the
  * guard's own worker), spending at most *budget_ms of waiting, which is
- * reduced by the time spent.  As the earliest waiting run it reserves its
+ * reduced by the time spent.  As the first waiting run it reserves its
  * target at once, so that ordinary launches leave those workers free.
  * Then mark the run as launching (it keeps its reservation until the
  * verdict).  Returns true when room was seen, false when the budget ran out

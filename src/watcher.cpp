@@ -28,6 +28,7 @@
 #include "messages.hpp"
 #include "module.hpp"
 #include "queue.hpp"
+#include "wait_events.hpp"
 
 #include <algorithm>
 
@@ -812,7 +813,7 @@ void watch_attempt(WorkerRun *w, const RunSpec &spec, AttemptRecord *rec, Timest
         escalate_abort(wt, now);
         check_self_lock(wt, now);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                         poll_interval(wt, now), PG_WAIT_EXTENSION);
+                         poll_interval(wt, now), wait_event_worker());
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }
