@@ -174,25 +174,31 @@ sub start_waiter
 }
 
 # Polls the view until every run of @$runs ([session, n, name]) has its
-# result; returns the names in the order the runs left 'waiting' (first
-# look at which each was admitted, or gone), and each look as a list of
-# [name, state] pairs.  $more->() is called on each look.
+# result; returns the names in the order the runs left 'waiting', and every
+# look at the view.  A run counts as admitted at the first look that does
+# not show it waiting after one that did; runs admitted between the same two
+# looks are joined with '+', and a run never seen waiting here shows as
+# '?name', so that the order is one that was observed.  $more->() is called
+# on each look.
 sub admission_order
 {
 	my ($runs, $timeout, $more) = @_;
 	my $deadline = time + $timeout;
-	my (@order, %admitted, @looks);
+	my (@order, %seen, %admitted, @looks);
 	for (;;)
 	{
 		my $v = view();
 		push @looks, $v;
+		my @now;
 		for my $r (@$runs)
 		{
 			my $e = $v->{ $r->[0]->pid };
-			next if $admitted{ $r->[2] } || ($e && $e->{state} eq 'waiting');
+			next if $admitted{ $r->[2] };
+			if ($e && $e->{state} eq 'waiting') { $seen{ $r->[2] } = 1; next; }
 			$admitted{ $r->[2] } = 1;
-			push @order, $r->[2];
+			push @now, ($seen{ $r->[2] } ? '' : '?') . $r->[2];
 		}
+		push @order, join('+', @now) if @now;
 		$more->($v) if $more;
 		last if !grep { !$_->[0]->finished($_->[1]) } @$runs;
 		last if time > $deadline;
@@ -256,9 +262,13 @@ sub admission_order
 		"$label: L3, queued, waits on $WAIT_TYPE/$WAIT_QUEUE (pg_stat_activity)");
 	ok(waits_on($h->pid, $WAIT_WORKER),
 		"$label: the holder's caller, watching its worker, waits on $WAIT_TYPE/$WAIT_WORKER");
-	my ($order) = admission_order([ [ $h, $hn, 'holder' ], @runs ], 60);
-	is(join(',', grep { $_ ne 'holder' } @$order), 'H,L1,L2,L3',
-		"$label: admitted in the order H, L1, L2, L3 (H first though it arrived last)");
+	my $off = log_offset($node);
+	my ($order) = admission_order(\@runs, 60);
+	is(join(',', @$order), 'H,L1,L2,L3',
+		"$label: admitted in the order H, L1, L2, L3 (H first though it arrived last; queue view)");
+	my %name = map { $_->[0]->pid => $_->[2] } @runs;
+	is( join(',', map { $name{ $_->{caller_pid} } // () } parse_attempts(log_since($node, $off))),
+		'H,L1,L2,L3', "$label: their attempts ran in that order (server log)");
 	for my $r (@runs)
 	{
 		my $res = $r->[0]->result($r->[1], 30);
