@@ -17,8 +17,9 @@
  * its delay keeps its ticket and its aging (both count from its joining).
  *
  * Before each attempt a run waits until it is the first waiting run in that
- * order; as that head of the queue it reserves its target at once (within parallel_guard.
- * max_reserved_workers), and it launches when the pool has room for it:
+ * order; as that head of the queue it reserves its target at once (within
+ * parallel_guard.max_reserved_workers), and it launches when the pool has
+ * room for it:
  * free parallel workers = max_parallel_workers minus PostgreSQL's own count
  * of registered parallel workers (parallel_register_count -
  * parallel_terminate_count, the number RegisterDynamicBackgroundWorker()
@@ -71,6 +72,9 @@ namespace pg_guard {
 
 namespace {
 
+/* The statement's text kept for the queue view, its final NUL included. */
+constexpr int kStatementBytes = 1024;
+
 enum class QueueState : int { Free = 0, Waiting, Delaying, Launching, Running };
 
 struct QueueEntry {
@@ -92,7 +96,7 @@ struct QueueEntry {
     int64 queued_us;   /* waited in the queue before its attempts so far */
     TimestampTz wait_began; /* when its current wait began (while waiting) */
     char application_name[NAMEDATALEN];
-    char statement[1024]; /* the statement's text, cut to a whole character */
+    char statement[kStatementBytes]; /* its text, cut at a whole character */
     TimestampTz reserved_since; /* when the reservation was made; 0: none */
     /*
      * Parallel workers reserved for this run now.  Changed only through
@@ -278,7 +282,8 @@ bool serves_before(const QueueEntry &a, const QueueEntry &b, TimestampTz now)
  * Under the queue lock (exclusive): drop dead entries and their
  * reservations, find the head (the first waiting run in the queue's order),
  * and release the reservation of a waiting run that is no longer the head
- * (an earlier ticket came back from its delay).
+ * (a higher effective priority arrived, or an earlier ticket came back from
+ * its delay).
  */
 QueueEntry *prune_and_find_head()
 {
@@ -524,8 +529,7 @@ void queue_join(const RunSpec &spec)
         memcpy(mine->application_name, app, len);
         mine->application_name[len] = '\0';
         const char *sql = spec.sql ? spec.sql : "";
-        len = pg_mbcliplen(sql, static_cast<int>(strnlen(sql, 1024 * 1024)),
-                           sizeof(mine->statement) - 1);
+        len = pg_mbcliplen(sql, static_cast<int>(strnlen(sql, 1024 * 1024)), kStatementBytes - 1);
         memcpy(mine->statement, sql, len);
         mine->statement[len] = '\0';
         mine->target = spec.target;
