@@ -228,6 +228,7 @@ sub admission_order
 # --- a high-priority run overtakes three queued low-priority ones ----------------
 {
 	my $label = 'overtaking';
+	my $off = log_offset($node);
 	my ($h, $hn) = start_holder($label, 'ov_hold', 3);
 	my @runs;
 	for my $i (1 .. 3)
@@ -262,7 +263,6 @@ sub admission_order
 		"$label: L3, queued, waits on $WAIT_TYPE/$WAIT_QUEUE (pg_stat_activity)");
 	ok(waits_on($h->pid, $WAIT_WORKER),
 		"$label: the holder's caller, watching its worker, waits on $WAIT_TYPE/$WAIT_WORKER");
-	my $off = log_offset($node);
 	my ($order) = admission_order(\@runs, 60);
 	is(join(',', @$order), 'H,L1,L2,L3',
 		"$label: admitted in the order H, L1, L2, L3 (H first though it arrived last; queue view)");
