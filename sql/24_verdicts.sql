@@ -98,3 +98,21 @@ RESET client_min_messages;
 SELECT verdict, sqlstate FROM parallel_guard.history WHERE run_id = (SELECT max(run_id) FROM parallel_guard.history);
 SELECT * FROM pg_temp.changes() ORDER BY 1;
 SELECT to_regclass('v_slow') IS NULL AS no_table;
+-- The update to 1.4 recreates run() (its result has two more columns): the
+-- EXECUTE granted to batch roles survives it.
+DROP FUNCTION pg_temp.changes(), pg_temp.take_snapshot(), pg_temp.my_stats();
+DROP EXTENSION parallel_guard;
+CREATE EXTENSION parallel_guard VERSION '1.3';
+CREATE ROLE v_batch;
+CREATE ROLE "v Batch";
+GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO v_batch;
+GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, interval) TO "v Batch" WITH GRANT OPTION;
+ALTER EXTENSION parallel_guard UPDATE TO '1.4';
+SELECT a.grantee::regrole AS grantee, a.is_grantable
+FROM pg_proc p, aclexplode(p.proacl) a
+WHERE p.oid = 'parallel_guard.run'::regproc AND a.grantee <> p.proowner ORDER BY 1::text;
+SELECT pg_get_function_result('parallel_guard.run'::regproc);
+DROP EXTENSION parallel_guard;
+DROP ROLE v_batch;
+DROP ROLE "v Batch";
+CREATE EXTENSION parallel_guard;

@@ -135,6 +135,7 @@ struct RunInProgress {
     const RunSpec *spec;
     AttemptLog *log;
     TimestampTz started;
+    RunInProgress *outer; /* a run whose statement started this one */
 };
 RunInProgress *in_progress = nullptr;
 bool exit_callback_set = false;
@@ -159,9 +160,11 @@ void record_at_exit(int, Datum)
     in_progress = nullptr;
     LWLockReleaseAll();
     note_queue_wait(r->log);
-    (void) history_record(*r->spec, r->log->recs, r->log->n, r->started, RunOutcome::Error,
-                          ERRCODE_ADMIN_SHUTDOWN);
-    stats_record_run(r->log->recs, r->log->n, RunOutcome::Error, ERRCODE_ADMIN_SHUTDOWN);
+    for (; r != nullptr; r = r->outer) {
+        (void) history_record(*r->spec, r->log->recs, r->log->n, r->started, RunOutcome::Error,
+                              ERRCODE_ADMIN_SHUTDOWN);
+        stats_record_run(r->log->recs, r->log->n, RunOutcome::Error, ERRCODE_ADMIN_SHUTDOWN);
+    }
 }
 
 void run_attempts(const RunSpec &spec, const AttemptRunner &runner, AttemptLog *log,
@@ -198,7 +201,8 @@ void run_attempts(const RunSpec &spec, const AttemptRunner &runner, AttemptLog *
          */
         HOLD_INTERRUPTS();
         LWLockReleaseAll();
-        in_progress = nullptr; /* recorded here, not at exit */
+        if (in_progress != nullptr)
+            in_progress = in_progress->outer; /* recorded here, not at exit */
         note_queue_wait(log); /* cancelled or timed out in the queue */
         runner.abandon(runner.arg);
         queue_leave();
@@ -250,10 +254,10 @@ AttemptLog guard_attempts(const RunSpec &spec, const AttemptRunner &runner)
         before_shmem_exit(record_at_exit, 0);
         exit_callback_set = true;
     }
-    RunInProgress here = {&spec, &log, start};
+    RunInProgress here = {&spec, &log, start, in_progress};
     in_progress = &here;
     run_attempts(spec, runner, &log, start);
-    in_progress = nullptr;
+    in_progress = here.outer;
 
     const AttemptRecord &last = log.recs[log.n - 1];
     double total_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
