@@ -110,7 +110,7 @@ GRANT EXECUTE ON FUNCTION parallel_guard.run(text, integer, integer, integer, in
 ALTER EXTENSION parallel_guard UPDATE TO '1.4';
 SELECT a.grantee::regrole AS grantee, a.is_grantable
 FROM pg_proc p, aclexplode(p.proacl) a
-WHERE p.oid = 'parallel_guard.run'::regproc AND a.grantee <> p.proowner ORDER BY 1::text;
+WHERE p.oid = 'parallel_guard.run'::regproc AND a.grantee <> p.proowner ORDER BY a.is_grantable;
 SELECT pg_get_function_result('parallel_guard.run'::regproc);
 DROP EXTENSION parallel_guard;
 DROP ROLE v_batch;

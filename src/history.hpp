@@ -27,6 +27,6 @@ enum class RunOutcome : int {
 /* Record a finished run; sqlstate is the error's code for Error, else 0.
  * Returns the run_id it was given, 0 when there is no history. */
 uint64 history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
-                    RunOutcome outcome, int sqlstate);
+                      RunOutcome outcome, int sqlstate);
 
 } // namespace pg_guard
