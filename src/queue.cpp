@@ -675,6 +675,7 @@ const char *state_name(QueueState s)
 
 Datum queue_view(FunctionCallInfo fcinfo)
 {
+    require_shared_memory("parallel_guard.queue");
     InitMaterializedSRF(fcinfo, 0);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     if (!queue)
