@@ -290,7 +290,7 @@ no_scrape_error($s, 'history');
 # (all of them fit in the history): each metric matches the view, and the
 # runs and attempts match the history.
 my %verdicts = map { (split /\|/)[2] => 1 } keys %hist;
-$verdicts{$_} = 1 for qw(met plan_limited accepted_short below_min plan_too_small error cancelled);
+$verdicts{$_} = 1 for qw(met plan_limited accepted_short below_min plan_too_small not_run not_guarded error cancelled);
 my @stats_cols = qw(attempts short_attempts queued_ms ordinary_launches_held_back ordinary_workers_withheld);
 my $stats = $ctl->query("SELECT database, usename, "
 	  . join(', ', map { "runs_$_" } sort keys %verdicts) . ', '
