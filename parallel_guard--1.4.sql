@@ -35,7 +35,9 @@ RETURNS TABLE (
     attempts pg_catalog.int4,
     target_met pg_catalog.bool,
     planned_workers pg_catalog.int4,
-    row_count pg_catalog.int8)
+    row_count pg_catalog.int8,
+    verdict pg_catalog.text,
+    run_id pg_catalog.int8)
 AS 'MODULE_PATHNAME', 'parallel_guard_run'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 -- No SET search_path clause on purpose: the statement must see the caller's
@@ -52,7 +54,7 @@ GRANT USAGE ON SCHEMA parallel_guard TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION parallel_guard.run(pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4, pg_catalog.interval) FROM PUBLIC;
 
 -- The queue of guarded runs (needs parallel_guard in shared_preload_libraries;
--- empty otherwise), with the workers each run holds reserved, its priority,
+-- an error otherwise), with the workers each run holds reserved, its priority,
 -- statement, application_name, guard worker and time waited.  Like
 -- pg_stat_activity, readable by everyone; another role's statement and
 -- application_name only with the privileges of pg_read_all_stats.
@@ -87,7 +89,7 @@ GRANT SELECT ON parallel_guard.queue TO PUBLIC;
 
 -- The history of recent guarded runs.
 -- Kept in shared memory (parallel_guard.history_size entries; needs
--- parallel_guard in shared_preload_libraries, empty otherwise).
+-- parallel_guard in shared_preload_libraries, an error otherwise).
 CREATE FUNCTION parallel_guard.history_status(
     OUT run_id pg_catalog.int8,
     OUT started pg_catalog.timestamptz,
@@ -176,7 +178,7 @@ COMMENT ON FUNCTION parallel_guard.explain(pg_catalog.text, pg_catalog.int4) IS
 'plans a statement as parallel_guard.run() would and lists the launches of parallel workers it plans, without running it';
 
 -- Cumulative statistics per database and role (needs parallel_guard in
--- shared_preload_libraries; empty otherwise), until the server stops or
+-- shared_preload_libraries; an error otherwise), until the server stops or
 -- parallel_guard.stats_reset().
 CREATE FUNCTION parallel_guard.stats_status(
     OUT database pg_catalog.text,
@@ -193,7 +195,9 @@ CREATE FUNCTION parallel_guard.stats_status(
     OUT queued_ms pg_catalog.float8,
     OUT ordinary_launches_held_back pg_catalog.int8,
     OUT ordinary_workers_withheld pg_catalog.int8,
-    OUT stats_reset pg_catalog.timestamptz)
+    OUT stats_reset pg_catalog.timestamptz,
+    OUT runs_not_run pg_catalog.int8,
+    OUT runs_not_guarded pg_catalog.int8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'parallel_guard_stats'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -233,7 +237,7 @@ BEGIN
             ANY (ARRAY['parallel_guard', '$libdir/parallel_guard']))
   THEN
     RAISE WARNING 'parallel_guard is not in shared_preload_libraries'
-      USING DETAIL = 'Without it, guarded runs do not queue, the history and the stats stay empty, '
+      USING DETAIL = 'Without it, guarded runs neither queue nor leave a history, the views queue, history and stats raise an error, '
                      'and parallel_guard.target guards nothing in a session that has not loaded '
                      'the library.',
             HINT = 'Add parallel_guard to shared_preload_libraries and restart the server.';

@@ -1,6 +1,8 @@
 -- A free pool: the first attempt gets its 4 workers and commits.
 \set VERBOSITY terse
-SELECT * FROM parallel_guard.run(
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count, verdict,
+       run_id = (SELECT max(run_id) FROM parallel_guard.history) AS run_id_latest
+FROM parallel_guard.run(
   'CREATE TABLE met1 AS SELECT grp, count(*) AS n FROM big GROUP BY grp',
   target => 4, min => 2, retries => 3, delay => '0');
 SELECT grp, n FROM met1 ORDER BY grp;

@@ -4,11 +4,15 @@
 \set VERBOSITY terse
 SET max_parallel_workers = 2;
 -- retries => 1: exactly one attempt, accepted because it reached min.
-SELECT * FROM parallel_guard.run(
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count, verdict,
+       run_id = (SELECT max(run_id) FROM parallel_guard.history) AS run_id_latest
+FROM parallel_guard.run(
   'CREATE TABLE r1 AS SELECT grp, count(*) FROM big GROUP BY grp',
   target => 4, min => 2, retries => 1, delay => '0');
 -- retries => 3: three attempts; the first two are rolled back, the last accepted.
-SELECT * FROM parallel_guard.run(
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count, verdict,
+       run_id = (SELECT max(run_id) FROM parallel_guard.history) AS run_id_latest
+FROM parallel_guard.run(
   'CREATE TABLE r3 AS SELECT grp, count(*) FROM big GROUP BY grp',
   target => 4, min => 2, retries => 3, delay => '10 ms');
 SELECT count(*) FROM r3;

@@ -96,7 +96,9 @@ CALL aw_proc();
 SELECT (SELECT count(*) FROM aw9) AS aw9, (SELECT count(*) FROM aw10) AS aw10,
        (SELECT count(*) FROM aw11) AS aw11, (SELECT count(*) FROM aw12) AS aw12;
 -- How each run was started.
-SELECT * FROM parallel_guard.run('CREATE TABLE aw_run AS SELECT k FROM big WHERE k <= 10',
+SELECT achieved_workers, attempts, target_met, planned_workers, row_count, verdict,
+       run_id = (SELECT max(run_id) FROM parallel_guard.history) AS run_id_latest
+FROM parallel_guard.run('CREATE TABLE aw_run AS SELECT k FROM big WHERE k <= 10',
   target => 4, min => 2, retries => 1);
 SELECT statement, guarded_by, pid = pg_backend_pid() AS own_pid, verdict, row_count
   FROM parallel_guard.history

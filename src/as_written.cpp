@@ -30,6 +30,7 @@
 #include "queue.hpp"
 #include "reservation.hpp"
 #include "statement.hpp"
+#include "stats.hpp"
 #include "watcher.hpp"
 
 extern "C" {
@@ -294,7 +295,8 @@ void run_unguarded(const Statement &st, StatementKind kind, const char *why)
                                "statement.")));
     ereport(LOG, (errmsg("parallel_guard: not guarded: %s", why)));
     call_next(st.pstmt, st.query, false, st.context, st.params, st.env, st.dest, st.qc);
-    history_record(spec, nullptr, 0, start, RunOutcome::NotGuarded, 0);
+    (void) history_record(spec, nullptr, 0, start, RunOutcome::NotGuarded, 0);
+    stats_record_run(nullptr, 0, RunOutcome::NotGuarded, 0);
 }
 
 void guard_as_written(const Statement &st, StatementKind kind)

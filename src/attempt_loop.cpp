@@ -79,27 +79,42 @@ void check_settings_here(const RunSpec &spec, int own_slots)
                                    max_parallel_workers)));
 }
 
+/* The SQLSTATE of a run whose last attempt is short: 53000 when waiting
+ * for free workers may help, 55000 when the plan itself asks for too few. */
+int shortfall_sqlstate(Verdict last)
+{
+    return last == Verdict::PlanTooSmall ? ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+                                         : ERRCODE_INSUFFICIENT_RESOURCES;
+}
+
 [[noreturn]] void raise_shortfall(const RunSpec &spec, const AttemptLog &log)
 {
     const AttemptRecord &last = log.recs[log.n - 1];
     char *detail = attempts_detail(spec, log.recs, log.n);
 
+    /* Permanent: no retry, now or later, gets more workers than the plan
+     * asks for.  Not 53000, which clients take for "try again later". */
     if (last.verdict == Verdict::PlanTooSmall)
         ereport(ERROR,
-                (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                  errmsg("the plan asks for %d parallel workers, fewer than min %d", last.planned,
                         spec.min),
                  errdetail("%s Retrying cannot change the plan, so no further attempt was made; "
                            "nothing was committed.",
                            detail),
                  spec.as_written
-                     ? errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
-                               "the table's parallel_workers option) and PARALLEL SAFE functions. "
-                               "SET parallel_guard.min = 0 accepts plans that use fewer workers, "
-                               "or set parallel_guard.target only around the statements that need "
-                               "it (SET LOCAL).")
-                     : errhint("Parallel plans need large enough tables (min_parallel_table_scan_size, "
-                               "the table's parallel_workers option) and PARALLEL SAFE functions.")));
+                     ? errhint("parallel_guard.explain() shows the workers each launch of the plan "
+                               "asks for. Set the table's parallel_workers storage parameter "
+                               "(ALTER TABLE ... SET (parallel_workers = N)) or lower "
+                               "min_parallel_table_scan_size for more; functions must be PARALLEL "
+                               "SAFE. SET parallel_guard.min = 0 accepts plans that use fewer "
+                               "workers, or set parallel_guard.target only around the statements "
+                               "that need it (SET LOCAL).")
+                     : errhint("parallel_guard.explain() shows the workers each launch of the plan "
+                               "asks for. Set the table's parallel_workers storage parameter "
+                               "(ALTER TABLE ... SET (parallel_workers = N)) or lower "
+                               "min_parallel_table_scan_size for more; functions must be PARALLEL "
+                               "SAFE. A lower min accepts plans that use fewer workers.")));
     ereport(
         ERROR,
         (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
@@ -108,6 +123,49 @@ void check_settings_here(const RunSpec &spec, int own_slots)
          errhint("Raise max_parallel_workers or max_worker_processes, or run the statement "
                  "when fewer parallel queries are active.")));
     pg_unreachable();
+}
+
+/*
+ * The run in progress in this backend, for a FATAL that ends the process in
+ * the middle of it (pg_terminate_backend, a shutdown): no error reaches
+ * run_attempts() then, the process exits from where it stood, so an exit
+ * callback records the run.  The frames these point into are still there
+ * when the callbacks run.
+ */
+struct RunInProgress {
+    const RunSpec *spec;
+    AttemptLog *log;
+    TimestampTz started;
+    RunInProgress *outer; /* a run whose statement started this one */
+};
+RunInProgress *in_progress = nullptr;
+bool exit_callback_set = false;
+/* When the current attempt began waiting in the queue; 0 when not waiting. */
+TimestampTz queue_wait_since = 0;
+
+/* An error or exit in the queue: the wait so far is the attempt's queue time. */
+void note_queue_wait(AttemptLog *log)
+{
+    if (queue_wait_since != 0 && log->n > 0)
+        log->recs[log->n - 1].queued_ms =
+            static_cast<double>(GetCurrentTimestamp() - queue_wait_since) / 1000.0;
+    queue_wait_since = 0;
+}
+
+/* Only shared memory here (the history, the stats): no catalog access. */
+void record_at_exit(int, Datum)
+{
+    RunInProgress *r = in_progress;
+    if (r == nullptr)
+        return;
+    in_progress = nullptr;
+    LWLockReleaseAll();
+    note_queue_wait(r->log);
+    for (; r != nullptr; r = r->outer) {
+        (void) history_record(*r->spec, r->log->recs, r->log->n, r->started, RunOutcome::Error,
+                              ERRCODE_ADMIN_SHUTDOWN);
+        stats_record_run(r->log->recs, r->log->n, RunOutcome::Error, ERRCODE_ADMIN_SHUTDOWN);
+    }
 }
 
 void run_attempts(const RunSpec &spec, const AttemptRunner &runner, AttemptLog *log,
@@ -123,7 +181,9 @@ void run_attempts(const RunSpec &spec, const AttemptRunner &runner, AttemptLog *
                 sleep_ms(spec.delay_ms);
             AttemptRecord *rec = next_record(log);
             TimestampTz queued = GetCurrentTimestamp();
+            queue_wait_since = queued;
             rec->queue_room = queue_wait_turn(spec, i, &queue_budget_ms);
+            queue_wait_since = 0;
             TimestampTz attempt_start = GetCurrentTimestamp();
             rec->queued_ms = static_cast<double>(attempt_start - queued) / 1000.0;
             runner.attempt(runner.arg, spec, rec, attempt_start);
@@ -142,9 +202,13 @@ void run_attempts(const RunSpec &spec, const AttemptRunner &runner, AttemptLog *
          */
         HOLD_INTERRUPTS();
         LWLockReleaseAll();
+        if (in_progress != nullptr)
+            in_progress = in_progress->outer; /* recorded here, not at exit */
+        note_queue_wait(log); /* cancelled or timed out in the queue */
         runner.abandon(runner.arg);
         queue_leave();
-        history_record(spec, log->recs, log->n, started, RunOutcome::Error, geterrcode());
+        log->run_id = history_record(spec, log->recs, log->n, started, RunOutcome::Error,
+                                     geterrcode());
         stats_record_run(log->recs, log->n, RunOutcome::Error, geterrcode());
         RESUME_INTERRUPTS();
         PG_RE_THROW();
@@ -185,19 +249,29 @@ AttemptLog guard_attempts(const RunSpec &spec, const AttemptRunner &runner)
     log.capacity = Min(spec.retries, 16);
     log.n = 0;
     log.recs = static_cast<AttemptRecord *>(palloc(sizeof(AttemptRecord) * log.capacity));
+    log.run_id = 0;
 
+    if (!exit_callback_set) {
+        before_shmem_exit(record_at_exit, 0);
+        exit_callback_set = true;
+    }
+    RunInProgress here = {&spec, &log, start, in_progress};
+    in_progress = &here;
     run_attempts(spec, runner, &log, start);
+    in_progress = here.outer;
 
     const AttemptRecord &last = log.recs[log.n - 1];
-    report_run(spec, log.recs, log.n, static_cast<double>(GetCurrentTimestamp() - start) / 1000.0);
+    double total_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
     if (!verdict_commits(last.verdict)) {
-        history_record(spec, log.recs, log.n, start, RunOutcome::Shortfall,
-                       ERRCODE_INSUFFICIENT_RESOURCES);
-        stats_record_run(log.recs, log.n, RunOutcome::Shortfall, ERRCODE_INSUFFICIENT_RESOURCES);
+        int sqlstate = shortfall_sqlstate(last.verdict);
+        log.run_id = history_record(spec, log.recs, log.n, start, RunOutcome::Shortfall, sqlstate);
+        stats_record_run(log.recs, log.n, RunOutcome::Shortfall, sqlstate);
+        report_run(spec, log.recs, log.n, total_ms, log.run_id);
         raise_shortfall(spec, log);
     }
-    history_record(spec, log.recs, log.n, start, RunOutcome::Committed, 0);
+    log.run_id = history_record(spec, log.recs, log.n, start, RunOutcome::Committed, 0);
     stats_record_run(log.recs, log.n, RunOutcome::Committed, 0);
+    report_run(spec, log.recs, log.n, total_ms, log.run_id);
     return log;
 }
 

@@ -15,6 +15,7 @@ struct AttemptLog {
     AttemptRecord *recs;
     int n;
     int capacity;
+    uint64 run_id; /* the history's run_id once recorded; 0 none */
 };
 
 /* Who runs each attempt. */
@@ -42,7 +43,8 @@ void check_guard_settings(const RunSpec &spec, int own_slots);
 /*
  * Queue, attempt, wait `delay`, retry; report the run (LOG), record it in
  * the history and the stats; raise SQLSTATE 53000 listing every attempt
- * when the last one is short.  Returns the log (the last record decides).
+ * when the last one is short (55000 when the plan asks for fewer than min:
+ * waiting cannot help).  Returns the log (the last record decides).
  */
 AttemptLog guard_attempts(const RunSpec &spec, const AttemptRunner &runner);
 

@@ -107,6 +107,7 @@ HistoryEntry *copy_history(int *n)
 
 Datum history_view(FunctionCallInfo fcinfo)
 {
+    require_shared_memory("parallel_guard.history");
     InitMaterializedSRF(fcinfo, 0);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     if (!history)
@@ -155,6 +156,7 @@ Datum history_view(FunctionCallInfo fcinfo)
 /* One row per launch site of every attempt of every run kept. */
 Datum history_launches_view(FunctionCallInfo fcinfo)
 {
+    require_shared_memory("parallel_guard.history_launches");
     InitMaterializedSRF(fcinfo, 0);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     if (!history)
@@ -183,6 +185,7 @@ Datum history_launches_view(FunctionCallInfo fcinfo)
 
 Datum history_reset(FunctionCallInfo)
 {
+    require_shared_memory("parallel_guard.history_reset()");
     if (history) {
         LWLockAcquire(history->lock, LW_EXCLUSIVE);
         memset(history->entries, 0, sizeof(HistoryEntry) * static_cast<Size>(history->size));
@@ -212,11 +215,11 @@ void history_shmem_init()
     }
 }
 
-void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
-                    RunOutcome outcome, int sqlstate)
+uint64 history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
+                      RunOutcome outcome, int sqlstate)
 {
     if (!history || history->size == 0)
-        return;
+        return 0;
     HistoryEntry e;
     memset(&e, 0, sizeof(e));
     e.started = started;
@@ -257,6 +260,7 @@ void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, Times
     e.run_id = history->next_run_id++;
     history->entries[e.run_id % static_cast<uint64>(history->size)] = e;
     LWLockRelease(history->lock);
+    return e.run_id;
 }
 
 } // namespace pg_guard

@@ -24,8 +24,9 @@ enum class RunOutcome : int {
     NotGuarded /* guarded as written, but run as the plain statement (CREATE INDEX CONCURRENTLY) */
 };
 
-/* Record a finished run; sqlstate is the error's code for Error, else 0. */
-void history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
-                    RunOutcome outcome, int sqlstate);
+/* Record a finished run; sqlstate is the error's code for Error, else 0.
+ * Returns the run_id it was given, 0 when there is no history. */
+uint64 history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
+                      RunOutcome outcome, int sqlstate);
 
 } // namespace pg_guard

@@ -172,6 +172,17 @@ const char *verdict_name(Verdict v)
     return "unknown";
 }
 
+const char *run_verdict_name(RunOutcome outcome, Verdict last, int sqlstate)
+{
+    switch (outcome) {
+    case RunOutcome::Error: return sqlstate == ERRCODE_QUERY_CANCELED ? "cancelled" : "error";
+    case RunOutcome::NotGuarded: return "not_guarded";
+    case RunOutcome::Committed:
+    case RunOutcome::Shortfall: break;
+    }
+    return verdict_name(last);
+}
+
 void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport what)
 {
     AttemptText t =
@@ -182,17 +193,22 @@ void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport
         ereport(NOTICE, (errmsg_internal("%s", t.notice), errdetail_internal("%s", t.detail)));
 }
 
-void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double total_ms)
+void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double total_ms,
+                uint64 run_id)
 {
     char *line = cpp_call([&] {
         const AttemptRecord &last = recs[n - 1];
+        RunOutcome outcome =
+            verdict_commits(last.verdict) ? RunOutcome::Committed : RunOutcome::Shortfall;
         return to_palloc((boost::format("parallel_guard: run kind=%s attempts=%d/%d target=%d "
                                         "min=%d planned=%d launched=%d verdict=%s rows=%llu "
-                                        "total_ms=%.3f launches=%d guarded_by=%s") %
+                                        "total_ms=%.3f launches=%d guarded_by=%s run_id=%llu") %
                           statement_kind_token(spec.kind) % n % spec.retries % spec.target %
-                          spec.min % last.planned % last.launched % verdict_name(last.verdict) %
+                          spec.min % last.planned % last.launched %
+                          run_verdict_name(outcome, last.verdict, 0) %
                           static_cast<unsigned long long>(last.rows) % total_ms % last.launches %
-                          (spec.as_written ? "parallel_guard.target" : "run()"))
+                          (spec.as_written ? "parallel_guard.target" : "run()") %
+                          static_cast<unsigned long long>(run_id))
                              .str());
     });
     ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", line), errhidestmt(true)));

@@ -17,6 +17,7 @@ PGDLLEXPORT void _PG_init(void);
 }
 
 namespace {
+bool shmem_ready = false; /* the shared memory of the queue, history and stats is set up */
 int settle_time_ms = 200;
 shmem_request_hook_type prev_shmem_request = nullptr;
 shmem_startup_hook_type prev_shmem_startup = nullptr;
@@ -42,6 +43,7 @@ void guard_shmem_startup()
     pg_guard::history_shmem_init();
     pg_guard::stats_shmem_init();
     LWLockRelease(AddinShmemInitLock);
+    shmem_ready = true;
 }
 int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
@@ -111,6 +113,19 @@ long pg_guard::guard_settle_time_ms()
 long pg_guard::guard_queue_timeout_ms()
 {
     return queue_timeout_ms;
+}
+
+void pg_guard::require_shared_memory(const char *what)
+{
+    if (!shmem_ready)
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("parallel_guard must be loaded via \"shared_preload_libraries\""),
+                 errdetail("%s reads or clears shared memory that is reserved only when the "
+                           "library is loaded at server start.",
+                           what),
+                 errhint("Add parallel_guard to shared_preload_libraries and restart the "
+                         "server.")));
 }
 
 void _PG_init(void)

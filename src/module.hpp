@@ -43,4 +43,9 @@ int guard_retries();
 /* parallel_guard.delay, in milliseconds. */
 long guard_delay_ms();
 
+/* Raise ERROR 55000 unless the library was loaded at server start (its
+ * shared memory: the queue, the history, the stats); `what` names the
+ * function that needs it. */
+void require_shared_memory(const char *what);
+
 } // namespace pg_guard

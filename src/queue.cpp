@@ -753,6 +753,7 @@ Datum interval_us(int64 us)
 
 Datum queue_view(FunctionCallInfo fcinfo)
 {
+    require_shared_memory("parallel_guard.queue");
     InitMaterializedSRF(fcinfo, 0);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     if (!queue)

@@ -15,6 +15,7 @@
 #include "attempt_loop.hpp"
 #include "boundary.hpp"
 #include "launcher.hpp"
+#include "messages.hpp"
 #include "statement.hpp"
 #include "watcher.hpp"
 
@@ -216,14 +217,21 @@ Datum run_sql_function(FunctionCallInfo fcinfo)
     AttemptLog log = guard_attempts(spec, {worker_attempt, worker_abandon, runner_state});
     const AttemptRecord &last = log.recs[log.n - 1];
 
-    Datum values[5];
-    bool nulls[5] = {false, false, false, false, false};
+    /* Before 1.4 run() returns the first 5 columns: the descriptor's natts
+     * are used. */
+    Datum values[7];
+    bool nulls[7] = {false, false, false, false, false, false, false};
     values[0] = Int32GetDatum(last.launched);
     values[1] = Int32GetDatum(log.n);
     values[2] = BoolGetDatum(last.launched >= spec.target);
     values[3] = Int32GetDatum(last.planned);
     nulls[3] = last.planned < 0;
     values[4] = Int64GetDatum(static_cast<int64>(last.rows));
+    /* The history's verdict of a committed run: met, plan_limited,
+     * accepted_short or not_run. */
+    values[5] = CStringGetTextDatum(run_verdict_name(RunOutcome::Committed, last.verdict, 0));
+    values[6] = Int64GetDatum(static_cast<int64>(log.run_id));
+    nulls[6] = log.run_id == 0;
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     return static_cast<Datum>(0);
 }

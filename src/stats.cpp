@@ -10,6 +10,7 @@
 #include "stats.hpp"
 
 #include "boundary.hpp"
+#include "module.hpp"
 
 namespace pg_guard {
 
@@ -17,7 +18,9 @@ namespace {
 
 constexpr int kStatsEntries = 1000;
 
-/* Run outcomes, in the view's column order. */
+/* Run outcomes, in the view's column order (runs_met ... runs_cancelled);
+ * the later two (runs_not_run, runs_not_guarded, new in 1.4) come after
+ * stats_reset, counted apart so that runs[] keeps its meaning. */
 enum RunKind : int {
     kMet = 0,
     kPlanLimited,
@@ -26,7 +29,9 @@ enum RunKind : int {
     kPlanTooSmall,
     kError,
     kCancelled,
-    kRunKinds
+    kRunKinds,
+    kNotRun = kRunKinds, /* StatsEntry::runs_not_run */
+    kNotGuarded          /* StatsEntry::runs_not_guarded */
 };
 
 struct StatsEntry {
@@ -39,6 +44,8 @@ struct StatsEntry {
     double queued_ms;
     int64 launches_held_back;
     int64 workers_withheld;
+    int64 runs_not_run;     /* committed, but ran no query or build (1.4) */
+    int64 runs_not_guarded; /* guarded as written, run as the plain statement (1.4) */
 };
 
 struct StatsShared {
@@ -50,16 +57,20 @@ struct StatsShared {
 
 StatsShared *stats = nullptr;
 
+/* The run's verdict as the history names it (run_verdict_name()). */
 RunKind run_kind(const AttemptRecord *recs, int n, RunOutcome outcome, int sqlstate)
 {
     if (outcome == RunOutcome::Error)
         return sqlstate == ERRCODE_QUERY_CANCELED ? kCancelled : kError;
+    if (outcome == RunOutcome::NotGuarded)
+        return kNotGuarded;
     switch (n > 0 ? recs[n - 1].verdict : Verdict::Failed) {
     case Verdict::Met: return kMet;
     case Verdict::PlanLimited: return kPlanLimited;
     case Verdict::AcceptedShort: return kAcceptedShort;
     case Verdict::BelowMin: return kBelowMin;
     case Verdict::PlanTooSmall: return kPlanTooSmall;
+    case Verdict::NotRun: return kNotRun;
     default: return kError;
     }
 }
@@ -85,6 +96,7 @@ StatsEntry *entry_for(Oid database_id, Oid user_id)
 
 Datum stats_view(FunctionCallInfo fcinfo)
 {
+    require_shared_memory("parallel_guard.stats");
     InitMaterializedSRF(fcinfo, 0);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     if (!stats)
@@ -103,7 +115,9 @@ Datum stats_view(FunctionCallInfo fcinfo)
 
     for (int i = 0; i < n; i++) {
         const StatsEntry &e = copy[i];
-        constexpr int kCols = 2 + kRunKinds + 6;
+        /* A view of 1.3 has the first 2 + kRunKinds + 6 (the descriptor's
+         * natts are used). */
+        constexpr int kCols = 2 + kRunKinds + 6 + 2;
         Datum v[kCols];
         bool nulls[kCols];
         memset(nulls, 0, sizeof(nulls));
@@ -122,6 +136,8 @@ Datum stats_view(FunctionCallInfo fcinfo)
         v[c++] = Int64GetDatum(e.launches_held_back);
         v[c++] = Int64GetDatum(e.workers_withheld);
         v[c++] = TimestampTzGetDatum(reset_time);
+        v[c++] = Int64GetDatum(e.runs_not_run);
+        v[c++] = Int64GetDatum(e.runs_not_guarded);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
     }
     return static_cast<Datum>(0);
@@ -129,6 +145,7 @@ Datum stats_view(FunctionCallInfo fcinfo)
 
 Datum stats_reset(FunctionCallInfo)
 {
+    require_shared_memory("parallel_guard.stats_reset()");
     if (stats) {
         LWLockAcquire(stats->lock, LW_EXCLUSIVE);
         memset(&stats->overflow, 0, sizeof(stats->overflow));
@@ -165,7 +182,10 @@ void stats_record_run(const AttemptRecord *recs, int n, RunOutcome outcome, int 
     int shorts = 0;
     double queued = 0;
     for (int i = 0; i < n; i++) {
-        if (recs[i].verdict == Verdict::Short)
+        /* Every attempt that launched fewer than its goal, the last one
+         * accepted with at least min included. */
+        if (recs[i].verdict == Verdict::Short || recs[i].verdict == Verdict::AcceptedShort ||
+            recs[i].verdict == Verdict::BelowMin)
             shorts++;
         queued += recs[i].queued_ms;
     }
@@ -173,7 +193,12 @@ void stats_record_run(const AttemptRecord *recs, int n, RunOutcome outcome, int 
     LWLockAcquire(stats->lock, LW_EXCLUSIVE);
     StatsEntry *e = entry_for(MyDatabaseId, GetUserId());
     e->used = true;
-    e->runs[kind]++;
+    if (kind == kNotRun)
+        e->runs_not_run++;
+    else if (kind == kNotGuarded)
+        e->runs_not_guarded++;
+    else
+        e->runs[kind]++;
     e->attempts += n;
     e->short_attempts += shorts;
     e->queued_ms += queued;

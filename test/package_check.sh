@@ -25,11 +25,14 @@
 #     JDBC) on the packaged files: CREATE EXTENSION, a guarded run, every
 #     upgrade path to default_version;
 #  6. runs the client examples of test/clients (psql, Java JDBC, Python
-#     psycopg2), each with a free pool and with --force-shortfall (exit code
-#     75 and SQLSTATE 53000 expected, no table left), and their as-written
-#     variants (batch_role's ALTER ROLE ... SET parallel_guard.target = 4, no
-#     run() in the code) with a free pool and with a shortfall forced by the
-#     role's settings (exit code 75, yesterday's table still there).
+#     psycopg2), each with a free pool, with --force-shortfall (exit code
+#     75 and SQLSTATE 53000 expected, no table left) and with
+#     --force-plan-too-small (exit code 78 and SQLSTATE 55000: not worth a
+#     retry), and their as-written variants (batch_role's ALTER ROLE ... SET
+#     parallel_guard.target = 4, no run() in the code) with a free pool, with
+#     a shortfall forced by the role's settings (exit code 75, yesterday's
+#     table still there) and with the source table's parallel_workers = 1
+#     (exit code 78, yesterday's table still there).
 # At exit the cluster is stopped and its directory removed; the package is
 # purged again (unless it was installed before this run, or KEEP_PACKAGE=1)
 # and extension files found in place before it, from `make install`, are put
@@ -597,8 +600,10 @@ done
 [ "$n" -gt 0 ] || echo "(no upgrade script to $VERSION in the package)" >&2
 
 # ---------------------------------------------------------------------------
-# run_client NAME TABLE EXPECT(ok|short) COMMAND...: one run of a client
+# run_client NAME TABLE EXPECT(ok|short|plan) COMMAND...: one run of a client
 # example and its checks: exit code, printed result or SQLSTATE, the table.
+# short: a busy pool, 53000, exit 75 (retry later); plan: the plan asks for
+# fewer than min, 55000, exit 78 (a retry cannot help).
 run_client() {
     local name=$1 table=$2 expect=$3 rc=0
     shift 3
@@ -607,22 +612,24 @@ run_client() {
     out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
     if [ "$expect" = ok ]; then
         if [ "$rc" -eq 0 ] &&
-           grep -qE "achieved_workers=4 attempts=1 target_met=t planned_workers=4 row_count=100000" <<<"$out"; then
-            pass "$name: exit 0, prints achieved_workers=4 attempts=1 target_met=t"
+           grep -qE "achieved_workers=4 attempts=1 target_met=t planned_workers=4 row_count=100000 verdict=met run_id=[0-9]+" <<<"$out"; then
+            pass "$name: exit 0, prints achieved_workers=4 attempts=1 target_met=t ... verdict=met run_id=N"
         else
-            fail "$name: exit 0, prints achieved_workers=4 attempts=1 target_met=t" \
+            fail "$name: exit 0, prints achieved_workers=4 attempts=1 target_met=t ... verdict=met run_id=N" \
                  "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
         fi
         check "$name: table $table has 100000 rows" \
             test "$(psqlq -c "SELECT count(*) FROM $table" 2>/dev/null)" = 100000
     else
-        if [ "$rc" -eq 75 ] && grep -q "SQLSTATE 53000" <<<"$err"; then
-            pass "$name --force-shortfall: exit 75, prints SQLSTATE 53000"
+        local code=75 state=53000 flag=--force-shortfall
+        [ "$expect" = plan ] && code=78 state=55000 flag=--force-plan-too-small
+        if [ "$rc" -eq "$code" ] && grep -q "SQLSTATE $state" <<<"$err"; then
+            pass "$name $flag: exit $code, prints SQLSTATE $state"
         else
-            fail "$name --force-shortfall: exit 75, prints SQLSTATE 53000" \
+            fail "$name $flag: exit $code, prints SQLSTATE $state" \
                  "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
         fi
-        check "$name --force-shortfall: no table $table left" \
+        check "$name $flag: no table $table left" \
             test "$(psqlq -c "SELECT to_regclass('$table') IS NULL")" = t
     fi
     sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | head -12
@@ -634,6 +641,8 @@ log "client example: psql"
 run_client psql client_psql ok bash "$CLIENTS/psql/run.sh" client_psql
 run_client psql client_psql_short short \
     bash "$CLIENTS/psql/run.sh" --force-shortfall client_psql_short
+run_client psql client_psql_plan plan \
+    bash "$CLIENTS/psql/run.sh" --force-plan-too-small client_psql_plan
 
 log "client example: Java (JDBC over 127.0.0.1:$PGPORT)"
 mkdir -p "$WORK/classes"
@@ -642,6 +651,8 @@ if javac -cp "$JDBC_JAR" -d "$WORK/classes" "$CLIENTS/java/GuardedCtas.java" 2>"
     run_client java client_java ok java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas client_java
     run_client java client_java_short short \
         java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas --force-shortfall client_java_short
+    run_client java client_java_plan plan \
+        java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas --force-plan-too-small client_java_plan
 else
     fail "java: javac GuardedCtas.java against $JDBC_JAR" "$(cat "$WORK/javac.err")"
 fi
@@ -650,12 +661,17 @@ log "client example: Python (psycopg2 over the socket in $PGHOST)"
 run_client python client_python ok "$PYTHON" "$CLIENTS/python/guarded_ctas.py" client_python
 run_client python client_python_short short \
     "$PYTHON" "$CLIENTS/python/guarded_ctas.py" --force-shortfall client_python_short
+run_client python client_python_plan plan \
+    "$PYTHON" "$CLIENTS/python/guarded_ctas.py" --force-plan-too-small client_python_plan
 
 # run_as_written NAME TABLE COMMAND...: an as-written example (no run(),
-# the guard from batch_role's settings) twice as batch_role: with a free pool
-# (exit 0, 100000 rows, the history says guarded by parallel_guard.target);
-# then with a shortfall forced by the role's settings (exit 75, SQLSTATE
-# 53000, yesterday's table, the same one, still there).
+# the guard from batch_role's settings) three times as batch_role: with a
+# free pool (exit 0, 100000 rows, the history says guarded by
+# parallel_guard.target); then with a shortfall forced by the role's
+# settings (exit 75, SQLSTATE 53000, yesterday's table, the same one, still
+# there); then with a plan that asks for fewer than min, the source table's
+# parallel_workers = 1 (exit 78, SQLSTATE 55000, yesterday's table still
+# there).
 run_as_written() {
     local name=$1 table=$2 rc=0 out err oid
     shift 2
@@ -690,6 +706,20 @@ run_as_written() {
              "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
     fi
     check "$name, role's max_parallel_workers = 1: yesterday's $table (oid $oid) is still there, 100000 rows" \
+        test "$(psqlq -c "SELECT '$table'::regclass::oid, count(*) FROM $table" 2>/dev/null)" = "$oid|100000"
+    sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | tail -4
+    psqlq -c "ALTER TABLE client_demo_src SET (parallel_workers = 1)"
+    rc=0
+    PGUSER=batch_role "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+    out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
+    psqlq -c "ALTER TABLE client_demo_src SET (parallel_workers = 4)"
+    if [ "$rc" -eq 78 ] && grep -q "SQLSTATE 55000" <<<"$err"; then
+        pass "$name, source's parallel_workers = 1: exit 78, prints SQLSTATE 55000"
+    else
+        fail "$name, source's parallel_workers = 1: exit 78, prints SQLSTATE 55000" \
+             "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
+    fi
+    check "$name, source's parallel_workers = 1: yesterday's $table (oid $oid) is still there, 100000 rows" \
         test "$(psqlq -c "SELECT '$table'::regclass::oid, count(*) FROM $table" 2>/dev/null)" = "$oid|100000"
     sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | tail -4
 }

@@ -30,7 +30,8 @@ GRANT SELECT ON client_demo_src TO batch_role;
 -- The guard: every CREATE TABLE AS, SELECT INTO, materialized view and
 -- CREATE INDEX of batch_role's sessions must get 4 parallel workers (at
 -- least parallel_guard.min = 2 on the last of parallel_guard.retries = 5
--- attempts, 2 s apart), else it fails with SQLSTATE 53000.
+-- attempts, 2 s apart), else it fails with SQLSTATE 53000 (55000 when the
+-- plan itself asks for fewer than parallel_guard.min: a retry cannot help).
 ALTER ROLE batch_role SET parallel_guard.target = 4;
 
 -- For the demo only: plan in parallel even for this small table.

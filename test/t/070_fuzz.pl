@@ -451,9 +451,9 @@ sub collect
 	if ($r->{sqlstate} eq '00000')
 	{
 		# planned_workers is NULL when not known (an index build's plan)
-		if ($r->{out} =~ /^(-?\d+)\|(-?\d+)\|([tf])\|(-?\d*)\|(-?\d+)$/)
+		if ($r->{out} =~ /^(-?\d+)\|(-?\d+)\|([tf])\|(-?\d*)\|(-?\d+)\|(\w+)\|(\d+)$/)
 		{
-			my ($achieved, $attempts, $met, $planned, $count) = ($1, $2, $3, $4, $5);
+			my ($achieved, $attempts, $met, $planned, $count, $verdict) = ($1, $2, $3, $4, $5, $6);
 			$rows++;
 			my @bad;
 			push @bad, 'attempts out of range'
@@ -462,6 +462,10 @@ sub collect
 			push @bad, 'achieved < min' if $achieved < $info->{min};
 			push @bad, 'target_met wrong'
 			  if ($met eq 't') != ($achieved >= $info->{target});
+			# the committed verdicts; met exactly when the target was met
+			push @bad, "verdict $verdict"
+			  if $verdict !~ /^(?:met|plan_limited|accepted_short|not_run)$/
+			  || ($verdict eq 'met') != ($met eq 't');
 			push @problems, join(', ', @bad) . ": '$r->{out}' from $info->{call}" if @bad;
 			push @oks, { names => $info->{names}, count => $count, call => $info->{call} };
 			$created{$_} = 1 for @{ $info->{names} };

@@ -10,16 +10,18 @@
 // depending on who runs it.  The statement has bind parameters and is
 // prepared on the server from its first execution (prepareThreshold=1).
 // It runs in the job's own transaction: yesterday's table is dropped and
-// today's created, then committed; when the guard fails (SQLSTATE 53000)
-// the transaction rolls back and yesterday's table stays.
+// today's created, then committed; when the guard fails (SQLSTATE 53000 or
+// 55000) the transaction rolls back and yesterday's table stays.
 //
 // Connection as GuardedCtas.java: PGHOST (127.0.0.1 if it is a socket
 // directory), PGPORT, PGDATABASE, PGUSER, PGPASSWORD; PG_JDBC_URL overrides
 // the URL.
 //
 // Exit code: 0 when the table was created; 75 (EX_TEMPFAIL, "try again
-// later") when the guard could not get the workers (SQLSTATE 53000); 1 for
-// any other database error.
+// later") when the guard could not get the workers (SQLSTATE 53000); 78
+// (EX_CONFIG, do not retry: fix the table or the settings) when the plan
+// asks for fewer workers than min (SQLSTATE 55000); 1 for any other
+// database error.
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -31,7 +33,16 @@ import java.util.Properties;
 
 public final class GuardedAsWritten {
     static final int EX_TEMPFAIL = 75;
+    static final int EX_CONFIG = 78;
     static final String INSUFFICIENT_RESOURCES = "53000";
+    static final String OBJECT_NOT_IN_PREREQUISITE_STATE = "55000";
+
+    /** 53000 only is worth retrying later; 55000 needs a change first. */
+    static int exitCode(String sqlstate) {
+        if (INSUFFICIENT_RESOURCES.equals(sqlstate)) return EX_TEMPFAIL;
+        if (OBJECT_NOT_IN_PREREQUISITE_STATE.equals(sqlstate)) return EX_CONFIG;
+        return 1;
+    }
 
     private static String env(String name, String dflt) {
         String v = System.getenv(name);
@@ -97,7 +108,7 @@ public final class GuardedAsWritten {
         } catch (SQLException e) {
             System.err.println("guarded_as_written (java): FAILED: SQLSTATE " + e.getSQLState()
                     + ": " + e.getMessage());
-            System.exit(INSUFFICIENT_RESOURCES.equals(e.getSQLState()) ? EX_TEMPFAIL : 1);
+            System.exit(exitCode(e.getSQLState()));
         }
     }
 }

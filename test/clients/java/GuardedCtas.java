@@ -1,7 +1,7 @@
 // test/clients/java/GuardedCtas.java: a nightly CREATE TABLE AS, guarded.
 //
 //   javac -cp /usr/share/java/postgresql.jar -d CLASSES GuardedCtas.java
-//   java -cp CLASSES:/usr/share/java/postgresql.jar GuardedCtas [--force-shortfall] [TARGET_TABLE]
+//   java -cp CLASSES:/usr/share/java/postgresql.jar GuardedCtas [--force-shortfall | --force-plan-too-small] [TARGET_TABLE]
 //
 // Uses Debian's pgjdbc (libpq-compatible settings, TCP only): host PGHOST
 // unless that is a socket directory (then 127.0.0.1), PGPORT (5432),
@@ -9,8 +9,10 @@
 // The caller needs EXECUTE on parallel_guard.run() (a superuser has it).
 //
 // Exit code: 0 when the table was created; 75 (EX_TEMPFAIL, "try again
-// later") when the guard could not get the workers (SQLSTATE 53000); 1 for
-// any other database error.
+// later") when the guard could not get the workers (SQLSTATE 53000); 78
+// (EX_CONFIG, do not retry: fix the table or the settings) when the plan
+// asks for fewer workers than min (SQLSTATE 55000); 1 for any other
+// database error.
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -22,7 +24,16 @@ import java.util.Properties;
 
 public final class GuardedCtas {
     static final int EX_TEMPFAIL = 75;
+    static final int EX_CONFIG = 78;
     static final String INSUFFICIENT_RESOURCES = "53000";
+    static final String OBJECT_NOT_IN_PREREQUISITE_STATE = "55000";
+
+    /** 53000 only is worth retrying later; 55000 needs a change first. */
+    static int exitCode(String sqlstate) {
+        if (INSUFFICIENT_RESOURCES.equals(sqlstate)) return EX_TEMPFAIL;
+        if (OBJECT_NOT_IN_PREREQUISITE_STATE.equals(sqlstate)) return EX_CONFIG;
+        return 1;
+    }
 
     private static String env(String name, String dflt) {
         String v = System.getenv(name);
@@ -44,8 +55,10 @@ public final class GuardedCtas {
 
     public static void main(String[] args) {
         int i = 0;
-        boolean forceShortfall = args.length > 0 && args[0].equals("--force-shortfall");
+        boolean forceShortfall = args.length > i && args[i].equals("--force-shortfall");
         if (forceShortfall) i++;
+        boolean forcePlanTooSmall = args.length > i && args[i].equals("--force-plan-too-small");
+        if (forcePlanTooSmall) i++;
         String table = args.length > i ? args[i] : "daily_summary_java";
 
         String host = env("PGHOST", "127.0.0.1");
@@ -61,12 +74,14 @@ public final class GuardedCtas {
         // Autocommit (the default): run() commits its table on its own.
         try (Connection conn = DriverManager.getConnection(url, props);
              Statement st = conn.createStatement()) {
-            // The sample source: 200k rows whose scans get 4 workers.
+            // The sample source: 200k rows whose scans get 4 workers (1 to
+            // simulate a plan that asks for fewer than min: SQLSTATE 55000).
             st.execute("SET client_min_messages = warning");
             st.execute("CREATE TABLE IF NOT EXISTS client_demo_src AS"
                     + " SELECT g AS k, g % 10 AS grp, md5(g::text) AS payload"
                     + " FROM generate_series(1, 200000) AS g");
-            st.execute("ALTER TABLE client_demo_src SET (parallel_workers = 4)");
+            st.execute("ALTER TABLE client_demo_src SET (parallel_workers = "
+                    + (forcePlanTooSmall ? 1 : 4) + ")");
             st.execute("ANALYZE client_demo_src");
             // Yesterday's output goes before today's run.
             st.execute("DROP TABLE IF EXISTS " + ident(table));
@@ -89,8 +104,8 @@ public final class GuardedCtas {
             String ctas = "CREATE TABLE " + ident(table)
                     + " AS SELECT k, grp, payload FROM client_demo_src WHERE k % 2 = 0";
             PreparedStatement ps = conn.prepareStatement(
-                    "SELECT achieved_workers, attempts, target_met, planned_workers, row_count"
-                    + " FROM parallel_guard.run(?, target => 4, min => ?, retries => ?,"
+                    "SELECT achieved_workers, attempts, target_met, planned_workers, row_count,"
+                    + " verdict, run_id FROM parallel_guard.run(?, target => 4, min => ?, retries => ?,"
                     + " delay => interval '2 seconds')");
             try {
                 ps.setString(1, ctas);
@@ -100,10 +115,11 @@ public final class GuardedCtas {
                     printNotices(ps);
                     if (!rs.next()) throw new SQLException("parallel_guard.run() returned no row");
                     System.out.printf("guarded_ctas (java): table=%s achieved_workers=%d attempts=%d"
-                            + " target_met=%s planned_workers=%d row_count=%d%n",
+                            + " target_met=%s planned_workers=%d row_count=%d verdict=%s run_id=%s%n",
                             table, rs.getInt("achieved_workers"), rs.getInt("attempts"),
                             rs.getBoolean("target_met") ? "t" : "f", rs.getInt("planned_workers"),
-                            rs.getLong("row_count"));
+                            rs.getLong("row_count"), rs.getString("verdict"),
+                            rs.getString("run_id") == null ? "" : rs.getString("run_id"));
                 }
             } catch (SQLException e) {
                 printNotices(ps); // the attempts before the error
@@ -114,7 +130,7 @@ public final class GuardedCtas {
         } catch (SQLException e) {
             System.err.println("guarded_ctas (java): FAILED: SQLSTATE " + e.getSQLState()
                     + ": " + e.getMessage());
-            System.exit(INSUFFICIENT_RESOURCES.equals(e.getSQLState()) ? EX_TEMPFAIL : 1);
+            System.exit(exitCode(e.getSQLState()));
         }
     }
 }

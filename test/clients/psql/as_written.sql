@@ -7,7 +7,7 @@
 -- Plain SQL: no parallel_guard.run(), no SET.  The guard comes from the
 -- role's settings (../as_written_setup.sql: ALTER ROLE batch_role SET
 -- parallel_guard.target = 4).  The job's own transaction drops yesterday's
--- table and creates today's; when the guard fails (SQLSTATE 53000),
+-- table and creates today's; when the guard fails (SQLSTATE 53000 or 55000),
 -- ON_ERROR_STOP ends psql (exit code 3) before COMMIT, the transaction
 -- rolls back and yesterday's table stays.
 \set ON_ERROR_STOP 1

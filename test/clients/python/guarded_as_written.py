@@ -9,15 +9,16 @@ role's settings (../as_written_setup.sql: ALTER ROLE batch_role SET
 parallel_guard.target = 4), so the same code runs guarded or not depending
 on who runs it.  The statement has %s parameters.  It runs in the job's own
 transaction (psycopg2's default): yesterday's table is dropped and today's
-created, then committed; when the guard fails (SQLSTATE 53000) the
+created, then committed; when the guard fails (SQLSTATE 53000 or 55000) the
 transaction rolls back and yesterday's table stays.
 
 Connection as guarded_ctas.py: PGHOST (a host name or the server's socket
 directory), PGPORT, PGUSER, PGDATABASE, PGPASSWORD.
 
 Exit code: 0 when the table was created; 75 (EX_TEMPFAIL, "try again later")
-when the guard could not get the workers (SQLSTATE 53000); 1 for any other
-database error.
+when the guard could not get the workers (SQLSTATE 53000); 78 (EX_CONFIG, do
+not retry: fix the table or the settings) when the plan asks for fewer
+workers than min (SQLSTATE 55000); 1 for any other database error.
 """
 import os
 import sys
@@ -26,7 +27,10 @@ import psycopg2
 from psycopg2 import sql
 
 EX_TEMPFAIL = 75
-INSUFFICIENT_RESOURCES = "53000"
+EX_CONFIG = 78
+# Only 53000 is worth retrying later; 55000 needs a change first.
+EXIT_CODES = {"53000": EX_TEMPFAIL,  # insufficient_resources
+              "55000": EX_CONFIG}    # object_not_in_prerequisite_state
 
 
 def main(argv):
@@ -60,7 +64,7 @@ def main(argv):
             sys.stderr.write(notice)
         print("guarded_as_written (python): FAILED: SQLSTATE %s: %s"
               % (e.pgcode, (e.pgerror or str(e)).strip()), file=sys.stderr)
-        return EX_TEMPFAIL if e.pgcode == INSUFFICIENT_RESOURCES else 1
+        return EXIT_CODES.get(e.pgcode, 1)
     finally:
         conn.close()
 
