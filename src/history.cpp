@@ -239,15 +239,17 @@ Datum history_launches_view(FunctionCallInfo fcinfo)
     return static_cast<Datum>(0);
 }
 
+/* Under the history's lock (exclusive). */
+void clear_history()
+{
+    memset(history->entries, 0, history->stride * static_cast<Size>(history->size));
+}
+
 /* Cleared in shared memory and on disk. */
 Datum history_reset(FunctionCallInfo)
 {
-    if (history) {
-        LWLockAcquire(history->lock, LW_EXCLUSIVE);
-        memset(history->entries, 0, history->stride * static_cast<Size>(history->size));
-        LWLockRelease(history->lock);
-        persist_compact(true);
-    }
+    if (history)
+        persist_compact(true, clear_history);
     return static_cast<Datum>(0);
 }
 

@@ -50,6 +50,7 @@ int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
 int history_statement_size = 1024;
 int history_max_age_s = 0;
+bool history_journal = true;
 bool yield_to_reservations = true;
 int max_reserved_workers = -1;
 int as_written_target = 0;
@@ -104,6 +105,11 @@ int pg_guard::guard_history_statement_size()
 int pg_guard::guard_history_max_age_s()
 {
     return history_max_age_s;
+}
+
+bool pg_guard::guard_history_journal()
+{
+    return history_journal;
 }
 
 long pg_guard::guard_settle_time_ms()
@@ -168,6 +174,12 @@ void _PG_init(void)
         "Older runs are no longer shown and are dropped when the history is saved. "
         "0 keeps runs of any age (parallel_guard.history_size still limits their number).",
         &history_max_age_s, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guard.history_journal",
+        "Whether each finished guarded run is appended to a journal that survives a crash.",
+        "The history and the stats are saved at every clean shutdown either way; off, a "
+        "crash loses the runs since the last save, and nothing is written per run.",
+        &history_journal, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.target",
         "Guard every CREATE TABLE AS, SELECT INTO, CREATE or REFRESH MATERIALIZED VIEW and "

@@ -55,10 +55,11 @@ FileHeader file_header()
     return h;
 }
 
-/* The journal is compacted after this many records. */
+/* The journal is compacted after this many records: a run appends two (its
+ * history entry and its stats entry), so about every history_size runs. */
 uint32 journal_limit()
 {
-    return static_cast<uint32>(Max(guard_history_size(), 100));
+    return static_cast<uint32>(Max(2 * guard_history_size(), 16));
 }
 
 bool write_all(int fd, const void *data, Size len)
@@ -282,7 +283,7 @@ void persist_shmem_startup()
 
 bool persist_append(RecordKind kind, const void *a, Size alen, const void *b, Size blen)
 {
-    if (!persist)
+    if (!persist || !guard_history_journal())
         return false;
     int fd = open(kJournalPath, O_WRONLY | O_APPEND | PG_BINARY, 0);
     if (fd < 0) {
@@ -314,13 +315,14 @@ bool persist_append(RecordKind kind, const void *a, Size alen, const void *b, Si
     return pg_atomic_add_fetch_u32(&persist->journal_records, 1) >= journal_limit();
 }
 
-void persist_compact(bool always)
+void persist_compact(bool always, void (*under_locks)())
 {
-    if (!persist)
-        return;
     history_lock();
     stats_lock();
-    bool due = always || pg_atomic_read_u32(&persist->journal_records) >= journal_limit();
+    if (under_locks)
+        under_locks();
+    bool due = persist != nullptr &&
+               (always || pg_atomic_read_u32(&persist->journal_records) >= journal_limit());
     if (due && write_snapshot() && reset_journal())
         pg_atomic_write_u32(&persist->journal_records, 0);
     stats_unlock();

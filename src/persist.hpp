@@ -51,10 +51,12 @@ void persist_shmem_startup();
 bool persist_append(RecordKind kind, const void *a, Size alen, const void *b, Size blen);
 
 /* Write the snapshot from shared memory and empty the journal; takes the
- * history's and the stats' locks (in that order) while it does.  Unless
- * `always`, only when the journal is still long (another process may have
- * compacted it meanwhile). */
-void persist_compact(bool always);
+ * history's and the stats' locks (in that order) while it does, and calls
+ * under_locks first (a reset: cleared and saved with no run in between, so
+ * that a crash cannot bring back what was reset).  Unless `always`, only
+ * when the journal is still long (another process may have compacted it
+ * meanwhile). */
+void persist_compact(bool always, void (*under_locks)() = nullptr);
 
 /* Used by the dump functions below while the snapshot is written. */
 struct PersistWriter;

@@ -132,16 +132,19 @@ Datum stats_view(FunctionCallInfo fcinfo)
     return static_cast<Datum>(0);
 }
 
+/* Under the stats' lock (exclusive). */
+void clear_stats()
+{
+    memset(&stats->overflow, 0, sizeof(stats->overflow));
+    memset(stats->entries, 0, sizeof(stats->entries));
+    stats->reset_time = GetCurrentTimestamp();
+}
+
+/* Cleared in shared memory and on disk. */
 Datum stats_reset(FunctionCallInfo)
 {
-    if (stats) {
-        LWLockAcquire(stats->lock, LW_EXCLUSIVE);
-        memset(&stats->overflow, 0, sizeof(stats->overflow));
-        memset(stats->entries, 0, sizeof(stats->entries));
-        stats->reset_time = GetCurrentTimestamp();
-        LWLockRelease(stats->lock);
-        persist_compact(true); /* cleared on disk too */
-    }
+    if (stats)
+        persist_compact(true, clear_stats);
     return static_cast<Datum>(0);
 }
 

@@ -4,7 +4,7 @@
 # its own runs.
 #
 # The cluster preloads parallel_guard with parallel_guard.history_size = 6
-# (so the journal is compacted every 12 records, about every 6 runs) and
+# (so the journal is compacted every 16 records, every 8 runs) and
 # restarts after a crash.  Runs are statements guarded as written (target 2,
 # min 0, one attempt): quick, in the session's own backend, with a query id
 # (compute_query_id = on).
