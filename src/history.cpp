@@ -392,8 +392,14 @@ void history_load(RecordKind kind, const char *data, Size len)
     memcpy(&e, data, sizeof(e));
     const char *statement = data + sizeof(e);
     int stored = static_cast<int>(len - sizeof(e));
-    if (e.run_id == 0 || e.statement_len != stored)
+    /* The header matched; still, nothing read from disk indexes an array or
+     * ends a string unchecked. */
+    if (e.run_id == 0 || e.statement_len != stored || e.nlaunches < 0 ||
+        e.nlaunches > kLaunchesKept || e.attempts < 0)
         return;
+    e.application_name[NAMEDATALEN - 1] = '\0';
+    for (int i = 0; i < e.nlaunches; i++)
+        e.launches[i].label[kSiteLabel - 1] = '\0';
     history->next_run_id = Max(history->next_run_id, e.run_id + 1);
     if (history->size == 0 || too_old(e, GetCurrentTimestamp()))
         return;
