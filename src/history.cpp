@@ -405,8 +405,10 @@ void history_load(RecordKind kind, const char *data, Size len)
         return;
     /* history_statement_size may have shrunk since it was written. */
     if (e.statement_len > history->statement_size)
-        e.statement_len = pg_encoding_mbcliplen(e.encoding, statement, e.statement_len,
-                                                history->statement_size);
+        e.statement_len = PG_VALID_ENCODING(e.encoding)
+                              ? pg_encoding_mbcliplen(e.encoding, statement, e.statement_len,
+                                                      history->statement_size)
+                              : history->statement_size;
     place(e, statement);
 }
 
