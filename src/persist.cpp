@@ -9,8 +9,10 @@
 
 #include "module.hpp"
 
+extern "C" {
 #include "common/file_perm.h"
 #include "storage/fd.h"
+}
 
 #include <fcntl.h>
 #include <sys/uio.h>
