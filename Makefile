@@ -6,7 +6,7 @@ MODULE_big = parallel_guard
 OBJS = src/module.o src/boundary.o src/messages.o src/statement.o src/launcher.o \
        src/watcher.o src/worker.o src/queue.o src/history.o src/run.o \
        src/lock_group.o src/bgworker_slots.o src/launch_plan.o src/explain.o \
-       src/reservation.o src/stats.o src/launch_sites.o src/build_sampler.o src/attempt_loop.o src/as_written.o
+       src/reservation.o src/stats.o src/launch_sites.o src/build_sampler.o src/attempt_loop.o src/as_written.o src/persist.o
 # The first version's script plus one upgrade script per later version.
 DATA = $(wildcard $(EXTENSION)--*.sql)
 

@@ -89,7 +89,9 @@ GRANT SELECT ON parallel_guard.queue TO PUBLIC;
 
 -- The history of recent guarded runs.
 -- Kept in shared memory (parallel_guard.history_size entries; needs
--- parallel_guard in shared_preload_libraries, an error otherwise).
+-- parallel_guard in shared_preload_libraries, an error otherwise) and saved
+-- under pg_stat/, so that it survives restarts and crashes.  statement is
+-- the whole text (up to parallel_guard.history_statement_size bytes).
 CREATE FUNCTION parallel_guard.history_status(
     OUT run_id pg_catalog.int8,
     OUT started pg_catalog.timestamptz,
@@ -109,7 +111,9 @@ CREATE FUNCTION parallel_guard.history_status(
     OUT verdict pg_catalog.text,
     OUT sqlstate pg_catalog.text,
     OUT row_count pg_catalog.int8,
-    OUT guarded_by pg_catalog.text)
+    OUT guarded_by pg_catalog.text,
+    OUT application_name pg_catalog.text,
+    OUT query_id pg_catalog.int8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'parallel_guard_history'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -128,12 +132,14 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION parallel_guard.history_reset() IS
 'forgets every run kept in the history';
 
--- Statement texts of every user: readable as pg_stat_statements' are, by
--- superusers and pg_read_all_stats; clearing it is for superusers.
+-- Readable by every role, as pg_stat_statements is: the texts of other
+-- roles' runs (statement, application_name, launch sites, query_id) are
+-- hidden unless the reader is a superuser or has the privileges of
+-- pg_read_all_stats.  Clearing it is for superusers.
 REVOKE ALL ON FUNCTION parallel_guard.history_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION parallel_guard.history_status() TO PUBLIC;
 REVOKE ALL ON FUNCTION parallel_guard.history_reset() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION parallel_guard.history_status() TO pg_read_all_stats;
-GRANT SELECT ON parallel_guard.history TO pg_read_all_stats;
+GRANT SELECT ON parallel_guard.history TO PUBLIC;
 
 -- One row per place of a statement that launched parallel workers (each
 -- Gather / Gather Merge, each index build), per attempt, for the runs kept
@@ -156,8 +162,8 @@ CREATE VIEW parallel_guard.history_launches AS
     SELECT * FROM parallel_guard.history_launches_status() ORDER BY run_id, attempt;
 
 REVOKE ALL ON FUNCTION parallel_guard.history_launches_status() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION parallel_guard.history_launches_status() TO pg_read_all_stats;
-GRANT SELECT ON parallel_guard.history_launches TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION parallel_guard.history_launches_status() TO PUBLIC;
+GRANT SELECT ON parallel_guard.history_launches TO PUBLIC;
 
 -- A dry run: plans the statement as run() would (this session's settings,
 -- the worker settings raised to target) and lists every place that will
@@ -178,8 +184,8 @@ COMMENT ON FUNCTION parallel_guard.explain(pg_catalog.text, pg_catalog.int4) IS
 'plans a statement as parallel_guard.run() would and lists the launches of parallel workers it plans, without running it';
 
 -- Cumulative statistics per database and role (needs parallel_guard in
--- shared_preload_libraries; an error otherwise), until the server stops or
--- parallel_guard.stats_reset().
+-- shared_preload_libraries; an error otherwise), saved under pg_stat/ like
+-- the history, until parallel_guard.stats_reset().
 CREATE FUNCTION parallel_guard.stats_status(
     OUT database pg_catalog.text,
     OUT usename pg_catalog.text,
@@ -216,12 +222,12 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION parallel_guard.stats_reset() IS
 'sets every counter of parallel_guard.stats back to zero';
 
--- Readable as the history is, by superusers and pg_read_all_stats (so by
--- pg_monitor); resetting is for superusers.
+-- Readable by every role (counts only, no statement text); resetting is
+-- for superusers.
 REVOKE ALL ON FUNCTION parallel_guard.stats_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION parallel_guard.stats_status() TO PUBLIC;
 REVOKE ALL ON FUNCTION parallel_guard.stats_reset() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION parallel_guard.stats_status() TO pg_read_all_stats;
-GRANT SELECT ON parallel_guard.stats TO pg_read_all_stats;
+GRANT SELECT ON parallel_guard.stats TO PUBLIC;
 
 -- Guarded statements, the queue, the history and the stats need the library
 -- loaded when each session starts; say so now rather than let a setting

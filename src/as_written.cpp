@@ -285,6 +285,7 @@ void run_unguarded(const Statement &st, StatementKind kind, const char *why)
     spec.sql = statement_text(st.pstmt, st.query);
     spec.kind = kind;
     spec.as_written = true;
+    spec.query_id = st.pstmt->queryId;
     spec.target = guard_target();
     spec.min = guard_min(spec.target);
     spec.retries = guard_retries();
@@ -314,6 +315,7 @@ void guard_as_written(const Statement &st, StatementKind kind)
                                "in the session that runs them"),
                         errhint("Use parallel_guard.run() for this statement.")));
     RunSpec spec = spec_from_settings(kind, stmt, statement_text(st.pstmt, st.query));
+    spec.query_id = st.pstmt->queryId;
     check_guard_settings(spec, 0);
 
     int nest = -1;

@@ -33,6 +33,7 @@ struct RunSpec {
     int maintenance;   /* max_parallel_maintenance_workers for the statement, or -1 */
     int max_sites;     /* launch sites the attempt's segment has room for */
     bool as_written;   /* guarded as written (parallel_guard.target), not by run() */
+    uint64 query_id;   /* the statement's query id, 0 if none (run(): never computed) */
 };
 
 /* One launch site of an attempt, as the verdict saw it. */

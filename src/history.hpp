@@ -3,7 +3,9 @@
  *
  * A ring of parallel_guard.history_size entries reserved at server start
  * (needs parallel_guard in shared_preload_libraries); each run writes one
- * entry when it ends, so nothing is written to tables on the hot path.
+ * entry when it ends, so nothing is written to tables on the hot path.  The
+ * entry is also appended to a journal file, and the ring is saved at
+ * shutdown, so the history survives restarts and crashes (persist.hpp).
  */
 #pragma once
 
@@ -25,8 +27,9 @@ enum class RunOutcome : int {
 };
 
 /* Record a finished run; sqlstate is the error's code for Error, else 0.
- * Returns the run_id it was given, 0 when there is no history. */
+ * Returns the run_id given to it, 0 without the history's shared memory.
+ * Never raises an ERROR for a record it could not write to disk. */
 uint64 history_record(const RunSpec &spec, const AttemptRecord *recs, int n, TimestampTz started,
-                      RunOutcome outcome, int sqlstate);
+                    RunOutcome outcome, int sqlstate);
 
 } // namespace pg_guard

@@ -7,6 +7,7 @@
 #include "as_written.hpp"
 #include "history.hpp"
 #include "launch_sites.hpp"
+#include "persist.hpp"
 #include "queue.hpp"
 #include "reservation.hpp"
 #include "stats.hpp"
@@ -30,7 +31,8 @@ void guard_shmem_request()
         prev_shmem_request();
     RequestAddinShmemSpace(add_size(add_size(pg_guard::queue_shmem_size(),
                                              pg_guard::history_shmem_size()),
-                                    pg_guard::stats_shmem_size()));
+                                    add_size(pg_guard::stats_shmem_size(),
+                                             pg_guard::persist_shmem_size())));
     RequestNamedLWLockTranche("parallel_guard", 3); /* the queue's, the history's, the stats' */
 }
 
@@ -42,11 +44,15 @@ void guard_shmem_startup()
     pg_guard::queue_shmem_init();
     pg_guard::history_shmem_init();
     pg_guard::stats_shmem_init();
+    pg_guard::persist_shmem_startup(); /* loads the history and the stats saved on disk */
     LWLockRelease(AddinShmemInitLock);
     shmem_ready = true;
 }
 int queue_timeout_ms = 5 * 60 * 1000;
 int history_size = 200;
+int history_statement_size = 1024;
+int history_max_age_s = 0;
+bool history_journal = true;
 bool yield_to_reservations = true;
 int max_reserved_workers = -1;
 int queue_priority = 0;
@@ -103,6 +109,21 @@ long pg_guard::guard_priority_aging_ms()
 int pg_guard::guard_history_size()
 {
     return history_size;
+}
+
+int pg_guard::guard_history_statement_size()
+{
+    return history_statement_size;
+}
+
+int pg_guard::guard_history_max_age_s()
+{
+    return history_max_age_s;
+}
+
+bool pg_guard::guard_history_journal()
+{
+    return history_journal;
 }
 
 long pg_guard::guard_settle_time_ms()
@@ -172,11 +193,32 @@ void _PG_init(void)
         &priority_aging_ms, 10 * 1000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
     /* A server-start setting can only exist when loaded at server start. */
-    if (process_shared_preload_libraries_in_progress)
+    if (process_shared_preload_libraries_in_progress) {
         DefineCustomIntVariable(
             "parallel_guard.history_size", "How many finished guarded runs the history keeps.",
-            "Kept in shared memory; needs parallel_guard in shared_preload_libraries.",
+            "Kept in shared memory and in pg_stat/; needs parallel_guard in "
+            "shared_preload_libraries.",
             &history_size, 200, 0, 100000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+        DefineCustomIntVariable(
+            "parallel_guard.history_statement_size",
+            "How many bytes of each statement's text the history keeps.",
+            "Like track_activity_query_size: longer texts are cut at a character boundary.",
+            &history_statement_size, 1024, 100, 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_BYTE,
+            nullptr, nullptr, nullptr);
+    }
+    /* Seconds, not milliseconds: an age limit of a month exceeds INT_MAX ms. */
+    DefineCustomIntVariable(
+        "parallel_guard.history_max_age",
+        "How long the history keeps a finished guarded run.",
+        "Older runs are no longer shown and are dropped when the history is saved. "
+        "0 keeps runs of any age (parallel_guard.history_size still limits their number).",
+        &history_max_age_s, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guard.history_journal",
+        "Whether each finished guarded run is appended to a journal that survives a crash.",
+        "The history and the stats are saved at every clean shutdown either way; off, a "
+        "crash loses the runs since the last save, and nothing is written per run.",
+        &history_journal, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.target",
         "Guard every CREATE TABLE AS, SELECT INTO, CREATE or REFRESH MATERIALIZED VIEW and "

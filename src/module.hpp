@@ -30,6 +30,17 @@ long guard_priority_aging_ms();
 /* parallel_guard.history_size: runs kept in the history (server start). */
 int guard_history_size();
 
+/* parallel_guard.history_statement_size: bytes of a statement's text kept
+ * in the history (server start). */
+int guard_history_statement_size();
+
+/* parallel_guard.history_max_age, in seconds: 0 keeps entries of any age. */
+int guard_history_max_age_s();
+
+/* parallel_guard.history_journal: each finished run is appended to the
+ * journal, so that a crash keeps it. */
+bool guard_history_journal();
+
 /* parallel_guard.target: 0, or the target of every statement guarded as written. */
 int guard_target();
 

@@ -6,11 +6,14 @@
  * Writers take the lock exclusively for a few additions, at the end of a
  * guarded run or when an ordinary launch was held back (never on the fast
  * path); readers copy the table under a shared lock and build rows after.
+ * Each change appends the changed entry whole to the journal (persist.cpp),
+ * under the lock, so that a replay keeps the last one.
  */
 #include "stats.hpp"
 
 #include "boundary.hpp"
 #include "module.hpp"
+#include "persist.hpp"
 
 namespace pg_guard {
 
@@ -56,6 +59,8 @@ struct StatsShared {
 };
 
 StatsShared *stats = nullptr;
+
+bool stats_journal(const StatsEntry *e);
 
 /* The run's verdict as the history names it (run_verdict_name()). */
 RunKind run_kind(const AttemptRecord *recs, int n, RunOutcome outcome, int sqlstate)
@@ -143,17 +148,27 @@ Datum stats_view(FunctionCallInfo fcinfo)
     return static_cast<Datum>(0);
 }
 
+/* Under the stats' lock (exclusive). */
+void clear_stats()
+{
+    memset(&stats->overflow, 0, sizeof(stats->overflow));
+    memset(stats->entries, 0, sizeof(stats->entries));
+    stats->reset_time = GetCurrentTimestamp();
+}
+
+/* Cleared in shared memory and on disk. */
 Datum stats_reset(FunctionCallInfo)
 {
     require_shared_memory("parallel_guard.stats_reset()");
-    if (stats) {
-        LWLockAcquire(stats->lock, LW_EXCLUSIVE);
-        memset(&stats->overflow, 0, sizeof(stats->overflow));
-        memset(stats->entries, 0, sizeof(stats->entries));
-        stats->reset_time = GetCurrentTimestamp();
-        LWLockRelease(stats->lock);
-    }
+    if (stats)
+        persist_compact(true, clear_stats);
     return static_cast<Datum>(0);
+}
+
+/* Under the lock (exclusive): the changed entry to the journal. */
+bool stats_journal(const StatsEntry *e)
+{
+    return persist_append(RecordKind::Stats, e, sizeof(*e), nullptr, 0);
 }
 
 } // namespace
@@ -202,7 +217,10 @@ void stats_record_run(const AttemptRecord *recs, int n, RunOutcome outcome, int 
     e->attempts += n;
     e->short_attempts += shorts;
     e->queued_ms += queued;
+    bool compact = stats_journal(e);
     LWLockRelease(stats->lock);
+    if (compact)
+        persist_compact(false);
 }
 
 void stats_count_held_back(int workers)
@@ -214,7 +232,63 @@ void stats_count_held_back(int workers)
     e->used = true;
     e->launches_held_back++;
     e->workers_withheld += workers;
+    bool compact = stats_journal(e);
     LWLockRelease(stats->lock);
+    if (compact)
+        persist_compact(false);
+}
+
+/* ---- persistence (persist.cpp calls these) ---- */
+
+Size stats_entry_size()
+{
+    return sizeof(StatsEntry);
+}
+
+void stats_lock()
+{
+    LWLockAcquire(stats->lock, LW_EXCLUSIVE);
+}
+
+void stats_unlock()
+{
+    LWLockRelease(stats->lock);
+}
+
+/* The reset time, then every entry in use (the overflow row is the one
+ * with neither database nor role). */
+void stats_dump(PersistWriter *w)
+{
+    if (!stats)
+        return;
+    persist_put(w, RecordKind::StatsMeta, &stats->reset_time, sizeof(TimestampTz), nullptr, 0);
+    for (const auto &e : stats->entries)
+        if (e.used)
+            persist_put(w, RecordKind::Stats, &e, sizeof(e), nullptr, 0);
+    if (stats->overflow.used)
+        persist_put(w, RecordKind::Stats, &stats->overflow, sizeof(stats->overflow), nullptr, 0);
+}
+
+/* One record of a file, at server start (the postmaster, alone): a later
+ * record of an entry replaces the earlier one. */
+void stats_load(RecordKind kind, const char *data, Size len)
+{
+    if (!stats)
+        return;
+    if (kind == RecordKind::StatsMeta && len == sizeof(TimestampTz)) {
+        memcpy(&stats->reset_time, data, sizeof(TimestampTz));
+        return;
+    }
+    if (kind != RecordKind::Stats || len != sizeof(StatsEntry))
+        return;
+    StatsEntry e;
+    memcpy(&e, data, sizeof(e));
+    if (!e.used)
+        return;
+    StatsEntry *slot = OidIsValid(e.database_id) || OidIsValid(e.user_id)
+                           ? entry_for(e.database_id, e.user_id)
+                           : &stats->overflow;
+    *slot = e;
 }
 
 } // namespace pg_guard
