@@ -770,7 +770,8 @@ Datum queue_view(FunctionCallInfo fcinfo)
         }
     LWLockRelease(queue->lock);
 
-    /* As pg_stat_activity: another role's statement only for pg_read_all_stats. */
+    /* As pg_stat_activity: another role's statement and application_name
+     * only for pg_read_all_stats (shown as in parallel_guard.history). */
     bool sees_all = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
     TimestampTz now = GetCurrentTimestamp();
     for (int i = 0; i < n; i++) {
@@ -810,8 +811,7 @@ Datum queue_view(FunctionCallInfo fcinfo)
         nulls[11] = !in_line;
         bool visible = sees_all || has_privs_of_role(GetUserId(), e.user_id);
         values[12] = CStringGetTextDatum(visible ? e.statement : "<insufficient privilege>");
-        values[13] = CStringGetTextDatum(e.application_name);
-        nulls[13] = !visible;
+        values[13] = CStringGetTextDatum(visible ? e.application_name : "<insufficient privilege>");
         /* A statement guarded as written runs in its caller: no worker. */
         values[14] = Int32GetDatum(e.worker_pid);
         nulls[14] = e.as_written || e.worker_pid <= 0;

@@ -16,8 +16,8 @@
 #    its effective priority is priority + floor(seconds since it joined / 1);
 #  - the view's new columns (priority, effective_priority, statement cut to
 #    1023 bytes, application_name, worker_pid, waited) and who sees what: a
-#    role sees its own statement, another role '<insufficient privilege>' and
-#    no application_name, pg_read_all_stats and superusers everything;
+#    role sees its own statement and application_name, another role
+#    '<insufficient privilege>', pg_read_all_stats and superusers everything;
 #    worker_pid is the guard worker (backend_type parallel_guard, the leader
 #    of the statement's parallel workers) for run(), NULL for a statement
 #    guarded as written;
@@ -372,7 +372,7 @@ sub admission_order
 	  . "coalesce(application_name, 'NULL'), coalesce(worker_pid::text, 'NULL'), waited > interval '0'";
 	my $own = "0|0|CREATE TABLE vw_w AS SELECT|1023|nightly_w|NULL|t";
 	$own =~ s/1023/1022/ if $enc eq 'UTF8';
-	my $hidden = "0|0|<insufficient privilege>|24|NULL|NULL|t";
+	my $hidden = "0|0|<insufficient privilege>|24|<insufficient privilege>|NULL|t";
 	my %who = (batch => $own, other => $hidden, watcher => $own, '' => $own);
 	for my $user (sort keys %who)
 	{
