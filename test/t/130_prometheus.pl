@@ -163,6 +163,9 @@ sub session
 # A run of target 8 holds the whole pool (max_parallel_workers = 8) for
 # about 11 s; a run of target 4 in sales waits behind it.
 my $holder = session('pgx_batch', 'postgres');
+# pgx_etl's runs have priority 5 (a superuser's ALTER ROLE): the queue
+# metrics show it.
+$node->safe_psql('postgres', 'ALTER ROLE pgx_etl SET parallel_guard.priority = 5');
 my $waiter = session('pgx_etl', 'sales');
 my $n_hold = $holder->start("SELECT * FROM parallel_guard.run('CREATE TABLE held AS "
 	  . "SELECT k FROM slow WHERE pg_sleep(0.25) IS NOT NULL', target => 8, min => 8, retries => 1)");
@@ -182,8 +185,8 @@ my $queue_sql = "SELECT database || '|' || usename || '|' || state || '|' || cou
 my $before = $ctl->query($queue_sql);
 my $s = scrape();
 my $after = $ctl->query($queue_sql);
-my $wait_after = $ctl->query("SELECT extract(epoch FROM now() - waiting_since) FROM parallel_guard.queue "
-	  . "WHERE pid = " . $waiter->pid);
+my ($wait_after, $queued_after) = split /\|/, $ctl->query("SELECT extract(epoch FROM now() - waiting_since), "
+	  . "extract(epoch FROM waited) FROM parallel_guard.queue WHERE pid = " . $waiter->pid);
 is($after, $before, 'queue: unchanged around the scrape');
 my @scraped;
 for my $g (sort map { join('|', @{ $_->{labels} }{qw(database role state)}) }
@@ -204,8 +207,17 @@ my $longest = value($s, 'parallel_guard_queue_longest_wait_seconds',
 	database => 'sales', role => 'pgx_etl', state => 'waiting');
 ok($longest =~ /^[\d.e+-]+$/ && $longest > 0 && $longest <= $wait_after,
 	"queue metrics: longest_wait_seconds of the waiting run ($longest) is its time in the queue so far ($wait_after)");
+my $queued = value($s, 'parallel_guard_queue_longest_queued_seconds',
+	database => 'sales', role => 'pgx_etl', state => 'waiting');
+ok($queued =~ /^[\d.e+-]+$/ && $queued > 0 && $queued <= $queued_after,
+	"queue metrics: longest_queued_seconds of the waiting run ($queued) is its column waited so far ($queued_after)");
+is(join(',', map { value($s, 'parallel_guard_queue_highest_priority', %$_) }
+		{ database => 'postgres', role => 'pgx_batch', state => 'running' },
+		{ database => 'sales', role => 'pgx_etl', state => 'waiting' }),
+	'0,5', 'queue metrics: highest_priority is 0 for the running run, 5 for the waiting run of pgx_etl');
 for my $m (map { "parallel_guard_queue_$_" }
-	qw(runs target_workers workers_held reserved_workers longest_wait_seconds))
+	qw(runs target_workers workers_held reserved_workers longest_wait_seconds longest_queued_seconds
+	highest_priority))
 {
 	is($s->{type}{$m}, 'gauge', "$m is typed gauge");
 	ok(($s->{help}{$m} // '') =~ /\w/, "$m has a description");
