@@ -68,6 +68,7 @@ struct AttemptRecord {
     bool queue_room;   /* the queue saw room for target before launching */
     int worker_pid;
     uint64 rows;
+    uint64 query_id; /* the statement's in the guard worker (0: none computed) */
 };
 
 inline bool verdict_commits(Verdict v)

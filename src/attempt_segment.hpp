@@ -107,6 +107,7 @@ struct GuardShared {
     WorkerState state;
     bool ran_query; /* an executor or index build ran for the statement */
     uint64 rows;
+    uint64 query_id; /* the statement's, as PostgreSQL computed it (0: none) */
     uint32 change; /* bumped whenever a site changes */
     int nsites;    /* sites used in the sites chunk (kKeySites), under mutex */
 
@@ -120,6 +121,7 @@ struct SharedView {
     WorkerState state;
     bool ran_query;
     uint64 rows;
+    uint64 query_id;
     uint32 change;
     int nsites;
     LaunchSite *sites; /* palloc'd, room for max_sites */
@@ -133,6 +135,7 @@ inline void read_shared(GuardShared *s, const LaunchSite *sites, SharedView *v,
     v->state = s->state;
     v->ran_query = s->ran_query;
     v->rows = s->rows;
+    v->query_id = s->query_id;
     bool changed = s->change != known_change;
     v->change = s->change;
     v->nsites = s->nsites;

@@ -318,7 +318,9 @@ uint64 history_record(const RunSpec &spec, const AttemptRecord *recs, int n, Tim
         }
     e.outcome = outcome;
     e.sqlstate = sqlstate;
-    e.query_id = spec.query_id;
+    /* Guarded as written: the caller's own statement; run(): the statement
+     * its last attempt's worker parsed. */
+    e.query_id = spec.query_id != 0 ? spec.query_id : n > 0 ? recs[n - 1].query_id : 0;
     if (application_name)
         strlcpy(e.application_name, application_name,
                 pg_mbcliplen(application_name, static_cast<int>(strlen(application_name)),

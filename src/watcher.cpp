@@ -423,6 +423,7 @@ void record(Watch *wt, const Assessment &a)
     rec->counted = a.counted;
     rec->verdict = a.verdict;
     rec->rows = wt->view.rows;
+    rec->query_id = wt->view.query_id;
     if (rec->nsites < wt->view.nsites) {
         Size size = sizeof(LaunchRecord) * static_cast<Size>(wt->view.nsites);
         rec->sites = static_cast<LaunchRecord *>(rec->sites ? repalloc(rec->sites, size)
@@ -718,6 +719,7 @@ void finish(Watch *wt)
     }
     AttemptRecord *rec = wt->rec;
     rec->rows = wt->view.rows;
+    rec->query_id = wt->view.query_id;
     /* Stopped with no verdict, or stopped before committing what we accepted. */
     if (rec->verdict == Verdict::Pending ||
         (verdict_commits(rec->verdict) && wt->view.state != WorkerState::Committed))
@@ -886,6 +888,7 @@ void inline_watch_end(InlineWatch *iw)
         (void) build_sampler_stop();
     AttemptRecord *rec = wt->rec;
     rec->rows = wt->view.rows;
+    rec->query_id = wt->view.query_id;
     if (rec->verdict == Verdict::Pending)
         rec->verdict = Verdict::Failed;
     if (rec->elapsed_ms == 0.0)

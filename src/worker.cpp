@@ -60,6 +60,12 @@ uint64 run_statement(const char *sql)
     PlannedStmt *pstmt = linitial_node(PlannedStmt, plans);
     QueryCompletion qc;
 
+    /* For the history: the query id PostgreSQL computed in parse analysis
+     * (compute_query_id, the caller's setting), 0 when none. */
+    SpinLockAcquire(&shared->mutex);
+    shared->query_id = pstmt->queryId;
+    SpinLockRelease(&shared->mutex);
+
     InitializeQueryCompletion(&qc);
     launch_sites_begin(shared, sites, st.kind, nullptr, nullptr);
     ProcessUtility(pstmt, sql, false, PROCESS_UTILITY_TOPLEVEL, nullptr, nullptr, None_Receiver,

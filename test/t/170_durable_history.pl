@@ -207,5 +207,22 @@ ok(wait_log($node, $off, qr/ignoring file "pg_stat\/parallel_guard.history" of a
 is($node->safe_psql('postgres', 'SELECT count(*) FROM parallel_guard.history'),
 	'0', '... and the server runs with an empty history');
 
+# --- 8. run()'s query_id: the statement its worker parsed -----------------------
+# compute_query_id = on: the guard worker, with the caller's settings,
+# computes the id of the statement it runs (not of the caller's SELECT).
+$node->safe_psql('postgres', q{GRANT EXECUTE ON FUNCTION parallel_guard.run(text, int, int, int, interval) TO alice});
+for my $t (qw(q1 q1 q2))
+{
+	q_as('alice', "SELECT * FROM parallel_guard.run('CREATE TABLE $t AS SELECT k FROM src', "
+		  . "target => 2, min => 0, retries => 1); DROP TABLE $t;");
+}
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(split_part(statement, ' ', 3) || ':' || (query_id IS NOT NULL), ',' ORDER BY run_id), "
+		  . "count(DISTINCT query_id), "
+		  . "count(DISTINCT query_id) FILTER (WHERE statement LIKE '%q1 %') "
+		  . "FROM parallel_guard.history WHERE guarded_by = 'run()'"),
+	'q1:true,q1:true,q2:true|2|1',
+	"run(): query_id is the guarded statement's (the same for the same statement, another for another)");
+
 $node->stop;
 done_testing();
