@@ -18,6 +18,8 @@ extern "C" {
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <type_traits>
+
 namespace pg_guard {
 
 namespace {
@@ -64,11 +66,14 @@ uint32 journal_limit()
     return static_cast<uint32>(Max(2 * guard_history_size(), 16));
 }
 
-bool write_all(int fd, const void *data, Size len)
+/* All of len bytes through op (read or write), resumed after a signal;
+ * false on an error or at the end of the file. */
+template <typename Buf, typename Op> bool transfer_all(int fd, Buf *data, Size len, Op op)
 {
-    const char *p = static_cast<const char *>(data);
+    auto *p = reinterpret_cast<typename std::conditional<std::is_const<Buf>::value, const char,
+                                                         char>::type *>(data);
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = op(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -79,19 +84,14 @@ bool write_all(int fd, const void *data, Size len)
     return true;
 }
 
+bool write_all(int fd, const void *data, Size len)
+{
+    return transfer_all(fd, data, len, [](int f, const char *b, Size l) { return write(f, b, l); });
+}
+
 bool read_all(int fd, void *data, Size len)
 {
-    char *p = static_cast<char *>(data);
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= static_cast<Size>(n);
-    }
-    return true;
+    return transfer_all(fd, data, len, [](int f, char *b, Size l) { return read(f, b, l); });
 }
 
 /* An empty journal: its header only. */
