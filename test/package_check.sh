@@ -672,6 +672,23 @@ run_client python client_python_plan plan \
 # there); then with a plan that asks for fewer than min, the source table's
 # parallel_workers = 1 (exit 78, SQLSTATE 55000, yesterday's table still
 # there).
+# aw_failure_kept WHAT EXIT SQLSTATE TABLE OID: the client run just made
+# ($rc, $WORK/$name.out/.err) exited EXIT printing SQLSTATE, and yesterday's
+# TABLE is still the same table with its rows.
+aw_failure_kept() {
+    local what=$1 code=$2 state=$3 table=$4 oid=$5 out err
+    out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
+    if [ "$rc" -eq "$code" ] && grep -q "SQLSTATE $state" <<<"$err"; then
+        pass "$what: exit $code, prints SQLSTATE $state"
+    else
+        fail "$what: exit $code, prints SQLSTATE $state" \
+             "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
+    fi
+    check "$what: yesterday's $table (oid $oid) is still there, 100000 rows" \
+        test "$(psqlq -c "SELECT '$table'::regclass::oid, count(*) FROM $table" 2>/dev/null)" = "$oid|100000"
+    sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | tail -4
+}
+
 run_as_written() {
     local name=$1 table=$2 rc=0 out err oid
     shift 2
@@ -693,35 +710,15 @@ run_as_written() {
     psqlq -c "ALTER ROLE batch_role SET max_parallel_workers = 1" \
           -c "ALTER ROLE batch_role SET parallel_guard.min = 2" \
           -c "ALTER ROLE batch_role SET parallel_guard.retries = 1"
-    rc=0
-    PGUSER=batch_role "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
-    out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
+    PGUSER=batch_role "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" && rc=0 || rc=$?
     psqlq -c "ALTER ROLE batch_role RESET max_parallel_workers" \
           -c "ALTER ROLE batch_role RESET parallel_guard.min" \
           -c "ALTER ROLE batch_role RESET parallel_guard.retries"
-    if [ "$rc" -eq 75 ] && grep -q "SQLSTATE 53000" <<<"$err"; then
-        pass "$name, role's max_parallel_workers = 1: exit 75, prints SQLSTATE 53000"
-    else
-        fail "$name, role's max_parallel_workers = 1: exit 75, prints SQLSTATE 53000" \
-             "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
-    fi
-    check "$name, role's max_parallel_workers = 1: yesterday's $table (oid $oid) is still there, 100000 rows" \
-        test "$(psqlq -c "SELECT '$table'::regclass::oid, count(*) FROM $table" 2>/dev/null)" = "$oid|100000"
-    sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | tail -4
+    aw_failure_kept "$name, role's max_parallel_workers = 1" 75 53000 "$table" "$oid"
     psqlq -c "ALTER TABLE client_demo_src SET (parallel_workers = 1)"
-    rc=0
-    PGUSER=batch_role "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
-    out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
+    PGUSER=batch_role "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" && rc=0 || rc=$?
     psqlq -c "ALTER TABLE client_demo_src SET (parallel_workers = 4)"
-    if [ "$rc" -eq 78 ] && grep -q "SQLSTATE 55000" <<<"$err"; then
-        pass "$name, source's parallel_workers = 1: exit 78, prints SQLSTATE 55000"
-    else
-        fail "$name, source's parallel_workers = 1: exit 78, prints SQLSTATE 55000" \
-             "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
-    fi
-    check "$name, source's parallel_workers = 1: yesterday's $table (oid $oid) is still there, 100000 rows" \
-        test "$(psqlq -c "SELECT '$table'::regclass::oid, count(*) FROM $table" 2>/dev/null)" = "$oid|100000"
-    sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | tail -4
+    aw_failure_kept "$name, source's parallel_workers = 1" 78 55000 "$table" "$oid"
 }
 
 log "client examples as written (ALTER ROLE batch_role SET parallel_guard.target = 4)"
