@@ -17,7 +17,9 @@
 # with ALTER ROLE ... IN DATABASE, as a DBA would; the library comes with
 # session_preload_libraries): it must equal plain in every case, refusals
 # included (guarded as written, nothing is refused: it is the plain
-# statement plus retries).  After each statement:
+# statement plus retries).  The three databases run each statement at the
+# same time, in three sessions (the objects are compared once all three
+# have ended).  After each statement:
 #  - both succeeded: the objects it made or changed are identical (kind,
 #    persistence, owner, reloptions, access method, tablespace, columns and
 #    their types, collations, generated expressions, rows, index definitions
@@ -40,7 +42,7 @@ use lib $FindBin::RealBin;
 use GuardTap;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
 
 my $t_start = time;
 my $node = guard_node('differential');
@@ -310,6 +312,33 @@ my %spent = (plain => 0, guarded => 0, written => 0);
 my %wtotal = (same_result => 0, same_error => 0, different => 0, hang => 0);
 my ($written_launched, $written_ok) = (0, 0);
 
+# Runs the statement of each database in its session, the three at once
+# (three databases that share nothing the statements touch; 2 parallel
+# workers each, 6 of the server's 8), each bounded at 60 s; returns their
+# results in the order given and adds each one's time to %spent.
+sub run_three
+{
+	my (@pairs) = @_;
+	my (@dbs, %n, %took);
+	my $t0 = time;
+	while (my ($db, $sql) = splice(@pairs, 0, 2))
+	{
+		push @dbs, $db;
+		$n{$db} = $s{$db}->start($sql);
+	}
+	while (keys %took < @dbs && time < $t0 + 60)
+	{
+		for my $db (@dbs)
+		{
+			$took{$db} //= time - $t0 if $s{$db}->finished($n{$db});
+		}
+		usleep(5_000);
+	}
+	$spent{$_} += $took{$_} // (time - $t0) for @dbs;
+	# What has not finished by now gets its timeout result at once.
+	return map { $s{$_}->result($n{$_}, 0) } @dbs;
+}
+
 sub sig
 {
 	my ($db, $objs) = @_;
@@ -325,17 +354,11 @@ for my $c (@corpus)
 		$node->safe_psql($_, $sql) for 'plain', 'guarded', 'written';
 		next;
 	}
-	my $t0 = time;
-	my $p = $s{plain}->run($sql, 60);
-	my $t1 = time;
-	my $g = $s{guarded}->run(
-		"SELECT achieved_workers FROM parallel_guard.run(\$pgd\$$sql\$pgd\$, target => 2, min => 0, retries => 1)",
-		60);
-	my $t2 = time;
-	my $w = $s{written}->run($sql, 60);
-	$spent{plain} += $t1 - $t0;
-	$spent{guarded} += $t2 - $t1;
-	$spent{written} += time - $t2;
+	my ($p, $g, $w) = run_three(
+		plain => $sql,
+		guarded => "SELECT achieved_workers FROM parallel_guard.run(\$pgd\$$sql\$pgd\$, "
+		  . "target => 2, min => 0, retries => 1)",
+		written => $sql);
 	if ($w->{timeout} || $w->{lost})
 	{
 		$wtotal{hang}++;
