@@ -140,11 +140,12 @@ END $f$;
 SQL
 
 $node->safe_psql('postgres', 'CREATE ROLE diff_user LOGIN');
-for my $db ('plain', 'guarded', 'written')
-{
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, $SETUP);
-}
+# plain is set up; guarded and written are copies of it (CREATE DATABASE
+# ... TEMPLATE: the same objects, rows and statistics, in a fraction of the
+# time the set-up takes).
+$node->safe_psql('postgres', 'CREATE DATABASE plain');
+$node->safe_psql('plain', $SETUP);
+$node->safe_psql('postgres', "CREATE DATABASE $_ TEMPLATE plain") for 'guarded', 'written';
 $node->safe_psql('postgres', <<'SQL');
 ALTER ROLE diff_user IN DATABASE written SET session_preload_libraries = 'parallel_guard';
 ALTER ROLE diff_user IN DATABASE written SET parallel_guard.target = 2;
