@@ -340,10 +340,21 @@ sub run_three
 	return map { $s{$_}->result($n{$_}, 0) } @dbs;
 }
 
-sub sig
+# The signatures of the objects $objs in each database of @dbs, read at
+# once in their sessions: "name: signature" lines.
+sub sigs
 {
-	my ($db, $objs) = @_;
-	return join("\n", map { "$_: " . $s{$db}->query("SELECT diff_sig('$_')") } @$objs);
+	my ($objs, @dbs) = @_;
+	my $sql = 'SELECT ' . join(" || E'\\n' || ", map { "'$_: ' || diff_sig('$_')" } @$objs);
+	my %n = map { $_ => $s{$_}->start($sql) } @dbs;
+	my %sig;
+	for my $db (@dbs)
+	{
+		my $r = $s{$db}->result($n{$db});
+		die "$db: query failed ($r->{sqlstate}): $sql\n$r->{err}" if $r->{sqlstate} ne '00000';
+		$sig{$db} = $r->{out};
+	}
+	return %sig;
 }
 
 for my $c (@corpus)
@@ -367,11 +378,15 @@ for my $c (@corpus)
 		last;
 	}
 	my $ws = $w->{sqlstate};
+	# The objects where the statement succeeded, plain's once for both
+	# comparisons.
+	my @made = grep { $_->[1]{sqlstate} eq '00000' } [ written => $w ], [ guarded => $g ];
+	my %sig = $p->{sqlstate} eq '00000' && @made ? sigs($objs, 'plain', map { $_->[0] } @made) : ();
 	if ($p->{sqlstate} eq '00000' && $ws eq '00000')
 	{
 		$written_ok++;
 		$written_launched++ if $w->{err} =~ /launched [1-9]\d* parallel worker/;
-		my ($sp, $sw) = (sig('plain', $objs), sig('written', $objs));
+		my ($sp, $sw) = @sig{qw(plain written)};
 		$wtotal{ $sp eq $sw ? 'same_result' : 'different' }++;
 		push @different, "$sql: as written, the objects differ:\n  plain:   $sp\n  written: $sw"
 		  if $sp ne $sw;
@@ -399,7 +414,7 @@ for my $c (@corpus)
 	{
 		$guarded_ok++;
 		$launched_runs++ if ($g->{out} // 0) =~ /^\d+$/ && $g->{out} > 0;
-		my ($sp, $sg) = (sig('plain', $objs), sig('guarded', $objs));
+		my ($sp, $sg) = @sig{qw(plain guarded)};
 		$outcome = $sp eq $sg ? 'same_result' : 'different';
 		push @different, "$sql: the objects differ:\n  plain:   $sp\n  guarded: $sg" if $outcome eq 'different';
 	}
@@ -416,7 +431,8 @@ for my $c (@corpus)
 			$s{plain}->query($undo);
 			$s{written}->query($undo) if $ws eq '00000'; # as written: made it too
 		}
-		my ($sp, $sg) = (sig('plain', $objs), sig('guarded', $objs));
+		my %after = sigs($objs, 'plain', 'guarded');
+		my ($sp, $sg) = @after{qw(plain guarded)};
 		if ($sp ne $sg)
 		{
 			$outcome = 'different';
