@@ -12,7 +12,7 @@
 #      (where runs may queue for parallel workers); there, first, five calls
 #      in a row on the idle server must each get their slots at once, and a
 #      call meeting full slots waits its turn in the queue, bounded by
-#      parallel_guard.queue_timeout (3 s here), then is refused.
+#      parallel_guard.queue_timeout (1 s here), then is refused.
 # Each time run() raises SQLSTATE 53000 (bounded at 10 s; never after a
 # delay between attempts, never an unbounded wait), naming max_worker_processes,
 # and leaves nothing behind: no 'parallel_guard' backend, no table, no lock
@@ -57,11 +57,12 @@ sub caller_session
 	return $s;
 }
 
-# A session running an ordinary parallel query that holds all 3 free slots.
+# A session running an ordinary parallel query that holds all 3 free slots
+# ($holder: a session made beforehand, or a new one).
 sub hold_slots_with_query
 {
-	my ($label) = @_;
-	my $holder = caller_session('holder');
+	my ($label, $holder) = @_;
+	$holder //= caller_session('holder');
 	$holder->query('SET max_parallel_workers_per_gather = 4');
 	my $n = $holder->start($SLOW);
 	ok($ctl->poll($PW_SQL, '3', 30), "$label: a parallel query holds the 3 free slots");
@@ -184,21 +185,24 @@ my $caller = caller_session('caller');
 	my $label = 'slots taken between attempts';
 	my $c = caller_session('capped caller');
 	$c->query('SET max_parallel_workers = 1');
+	# Connected beforehand: in the delay, the holder only starts its query
+	# (a few hundred ms at most; the delay is 3 s).
+	my $holder_session = caller_session('holder');
 	my $off = log_offset($node);
 	my $t0 = time;
 	my $n = $c->start("SELECT * FROM parallel_guard.run("
-		  . "'CREATE TABLE ws_c AS SELECT k FROM big', 2, 1, 3, '5 s')");
+		  . "'CREATE TABLE ws_c AS SELECT k FROM big', 2, 1, 3, '3 s')");
 	my ($verdict) = wait_log($node, $off,
 		qr/parallel_guard: attempt=1\/3 pid=\d+ planned=\d+ launched=\d+ .*?verdict=(\w+)/, 30);
 	is($verdict, 'short', "$label: attempt 1 is short (1 of 2 workers)");
 	ok($ctl->poll("SELECT ($GUARD_SQL) + ($PW_SQL)", '0', 5),
 		"$label: attempt 1's worker has exited");
-	my ($holder, $hn) = hold_slots_with_query($label);
+	my ($holder, $hn) = hold_slots_with_query($label, $holder_session);
 	my $r = $c->result($n, 60);
 	my $took = time - $t0;
 	is($r->{sqlstate}, '53000', "$label: attempt 2 fails with SQLSTATE 53000") or diag($r->{err});
 	like($r->{err}, qr/^DETAIL:  .*max_worker_processes/m, "$label: the DETAIL names max_worker_processes");
-	cmp_ok($took, '<', 5 + $PROMPT, "$label: refused right after the delay");
+	cmp_ok($took, '<', 3 + $PROMPT, "$label: refused right after the delay");
 	is(scalar(parse_attempts(log_since($node, $off))), 1, "$label: only attempt 1 got a verdict");
 	nothing_left($label, $c, 'ws_c');
 	release($label, $holder, $hn, '57014');
@@ -237,10 +241,11 @@ $node->stop;
 # with 53000 instead of waiting on; preloaded, only after its bounded turn in
 # the queue (parallel_guard.queue_timeout).  Preloading must not make a call
 # wait while slots are free.  statement_timeout (15 s) bounds any wait.
+# The same cluster (its tables, max_worker_processes = 4), restarted with
+# the library preloaded.
 {
-	$node = guard_node('slots_preloaded',
-		conf => [ 'max_worker_processes = 4', "shared_preload_libraries = 'parallel_guard'" ],
-		tables => [ [ slow => 2000 ], [ big => 100_000 ] ]);
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'parallel_guard'\n");
+	$node->start;
 	$ctl = GuardTap::Session->new($node, 'control');
 	my $label = 'preloaded';
 	is($ctl->query('SHOW shared_preload_libraries'), 'parallel_guard', "$label: the library is preloaded");
@@ -271,10 +276,11 @@ $node->stop;
 	# tries to start its worker and is refused with 53000, never left waiting.
 	$label = 'preloaded, slots held by a parallel query';
 	my ($holder, $n) = hold_slots_with_query($label);
-	$c->query("SET parallel_guard.queue_timeout = '3s'");
+	# (a refusal without the wait comes within milliseconds)
+	$c->query("SET parallel_guard.queue_timeout = '1s'");
 	my $t0 = time;
 	refused($label, $c, 'ws_d', '2, 0, 1');
-	cmp_ok(time - $t0, '>=', 2.5, "$label: it waited in the queue (queue_timeout 3 s) before the refusal");
+	cmp_ok(time - $t0, '>=', 0.9, "$label: it waited in the queue (queue_timeout 1 s) before the refusal");
 	$c->query('RESET parallel_guard.queue_timeout');
 	release($label, $holder, $n, '57014');
 	works_again($label, $c, 'ws_d_ok');

@@ -17,7 +17,9 @@
 # with ALTER ROLE ... IN DATABASE, as a DBA would; the library comes with
 # session_preload_libraries): it must equal plain in every case, refusals
 # included (guarded as written, nothing is refused: it is the plain
-# statement plus retries).  After each statement:
+# statement plus retries).  The three databases run each statement at the
+# same time, in three sessions (the objects are compared once all three
+# have ended).  After each statement:
 #  - both succeeded: the objects it made or changed are identical (kind,
 #    persistence, owner, reloptions, access method, tablespace, columns and
 #    their types, collations, generated expressions, rows, index definitions
@@ -40,7 +42,7 @@ use lib $FindBin::RealBin;
 use GuardTap;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
 
 my $t_start = time;
 my $node = guard_node('differential');
@@ -138,11 +140,12 @@ END $f$;
 SQL
 
 $node->safe_psql('postgres', 'CREATE ROLE diff_user LOGIN');
-for my $db ('plain', 'guarded', 'written')
-{
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, $SETUP);
-}
+# plain is set up; guarded and written are copies of it (CREATE DATABASE
+# ... TEMPLATE: the same objects, rows and statistics, in a fraction of the
+# time the set-up takes).
+$node->safe_psql('postgres', 'CREATE DATABASE plain');
+$node->safe_psql('plain', $SETUP);
+$node->safe_psql('postgres', "CREATE DATABASE $_ TEMPLATE plain") for 'guarded', 'written';
 $node->safe_psql('postgres', <<'SQL');
 ALTER ROLE diff_user IN DATABASE written SET session_preload_libraries = 'parallel_guard';
 ALTER ROLE diff_user IN DATABASE written SET parallel_guard.target = 2;
@@ -310,10 +313,48 @@ my %spent = (plain => 0, guarded => 0, written => 0);
 my %wtotal = (same_result => 0, same_error => 0, different => 0, hang => 0);
 my ($written_launched, $written_ok) = (0, 0);
 
-sub sig
+# Runs the statement of each database in its session, the three at once
+# (three databases that share nothing the statements touch; 2 parallel
+# workers each, 6 of the server's 8), each bounded at 60 s; returns their
+# results in the order given and adds each one's time to %spent.
+sub run_three
 {
-	my ($db, $objs) = @_;
-	return join("\n", map { "$_: " . $s{$db}->query("SELECT diff_sig('$_')") } @$objs);
+	my (@pairs) = @_;
+	my (@dbs, %n, %took);
+	my $t0 = time;
+	while (my ($db, $sql) = splice(@pairs, 0, 2))
+	{
+		push @dbs, $db;
+		$n{$db} = $s{$db}->start($sql);
+	}
+	while (keys %took < @dbs && time < $t0 + 60)
+	{
+		for my $db (@dbs)
+		{
+			$took{$db} //= time - $t0 if $s{$db}->finished($n{$db});
+		}
+		usleep(5_000);
+	}
+	$spent{$_} += $took{$_} // (time - $t0) for @dbs;
+	# What has not finished by now gets its timeout result at once.
+	return map { $s{$_}->result($n{$_}, 0) } @dbs;
+}
+
+# The signatures of the objects $objs in each database of @dbs, read at
+# once in their sessions: "name: signature" lines.
+sub sigs
+{
+	my ($objs, @dbs) = @_;
+	my $sql = 'SELECT ' . join(" || E'\\n' || ", map { "'$_: ' || diff_sig('$_')" } @$objs);
+	my %n = map { $_ => $s{$_}->start($sql) } @dbs;
+	my %sig;
+	for my $db (@dbs)
+	{
+		my $r = $s{$db}->result($n{$db});
+		die "$db: query failed ($r->{sqlstate}): $sql\n$r->{err}" if $r->{sqlstate} ne '00000';
+		$sig{$db} = $r->{out};
+	}
+	return %sig;
 }
 
 for my $c (@corpus)
@@ -325,17 +366,11 @@ for my $c (@corpus)
 		$node->safe_psql($_, $sql) for 'plain', 'guarded', 'written';
 		next;
 	}
-	my $t0 = time;
-	my $p = $s{plain}->run($sql, 60);
-	my $t1 = time;
-	my $g = $s{guarded}->run(
-		"SELECT achieved_workers FROM parallel_guard.run(\$pgd\$$sql\$pgd\$, target => 2, min => 0, retries => 1)",
-		60);
-	my $t2 = time;
-	my $w = $s{written}->run($sql, 60);
-	$spent{plain} += $t1 - $t0;
-	$spent{guarded} += $t2 - $t1;
-	$spent{written} += time - $t2;
+	my ($p, $g, $w) = run_three(
+		plain => $sql,
+		guarded => "SELECT achieved_workers FROM parallel_guard.run(\$pgd\$$sql\$pgd\$, "
+		  . "target => 2, min => 0, retries => 1)",
+		written => $sql);
 	if ($w->{timeout} || $w->{lost})
 	{
 		$wtotal{hang}++;
@@ -343,11 +378,15 @@ for my $c (@corpus)
 		last;
 	}
 	my $ws = $w->{sqlstate};
+	# The objects where the statement succeeded, plain's once for both
+	# comparisons.
+	my @made = grep { $_->[1]{sqlstate} eq '00000' } [ written => $w ], [ guarded => $g ];
+	my %sig = $p->{sqlstate} eq '00000' && @made ? sigs($objs, 'plain', map { $_->[0] } @made) : ();
 	if ($p->{sqlstate} eq '00000' && $ws eq '00000')
 	{
 		$written_ok++;
 		$written_launched++ if $w->{err} =~ /launched [1-9]\d* parallel worker/;
-		my ($sp, $sw) = (sig('plain', $objs), sig('written', $objs));
+		my ($sp, $sw) = @sig{qw(plain written)};
 		$wtotal{ $sp eq $sw ? 'same_result' : 'different' }++;
 		push @different, "$sql: as written, the objects differ:\n  plain:   $sp\n  written: $sw"
 		  if $sp ne $sw;
@@ -375,7 +414,7 @@ for my $c (@corpus)
 	{
 		$guarded_ok++;
 		$launched_runs++ if ($g->{out} // 0) =~ /^\d+$/ && $g->{out} > 0;
-		my ($sp, $sg) = (sig('plain', $objs), sig('guarded', $objs));
+		my ($sp, $sg) = @sig{qw(plain guarded)};
 		$outcome = $sp eq $sg ? 'same_result' : 'different';
 		push @different, "$sql: the objects differ:\n  plain:   $sp\n  guarded: $sg" if $outcome eq 'different';
 	}
@@ -392,7 +431,8 @@ for my $c (@corpus)
 			$s{plain}->query($undo);
 			$s{written}->query($undo) if $ws eq '00000'; # as written: made it too
 		}
-		my ($sp, $sg) = (sig('plain', $objs), sig('guarded', $objs));
+		my %after = sigs($objs, 'plain', 'guarded');
+		my ($sp, $sg) = @after{qw(plain guarded)};
 		if ($sp ne $sg)
 		{
 			$outcome = 'different';
