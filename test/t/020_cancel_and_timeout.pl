@@ -199,7 +199,7 @@ sub interrupt_delay
 		"$label: attempt 1's worker has exited before the interrupt");
 	ok( $ctl->poll(
 			"SELECT state || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $cpid",
-			'active:Extension', 10),
+			'active:' . wait_event_of($node, 'Delay'), 10),
 		"$label: the caller is waiting in the delay");
 
 	if ($how eq 'cancel')

@@ -35,7 +35,19 @@ use Time::HiRes qw(time);
 my $PROMPT = 10;    # seconds within which a refusal must come
 my $node = guard_node('slots',
 	conf => ['max_worker_processes = 4'],
-	tables => [ [ slow => 2000 ], [ big => 100_000 ] ]);
+	tables => [ [ big => 100_000 ] ]);
+# The holder's table: one row per page (fillfactor 10, rows of 800 bytes),
+# 2000 pages, so that each of its 3 parallel workers keeps finding pages to
+# sleep on until it is cancelled.  From PostgreSQL 17 a sequential scan
+# reads ahead: on the 9 pages of a table of 2000 small rows the first
+# participants claimed every page and a worker exited at once, freeing its
+# slot while the test counted on it being held (seen in (D), whose call
+# waits 1 s in the queue before it tries to start its worker).
+$node->safe_psql('postgres', q{
+	CREATE TABLE slow (k int, pad text) WITH (fillfactor = 10, parallel_workers = 3);
+	INSERT INTO slow SELECT g, repeat('x', 800) FROM generate_series(1, 2000) g;
+	ANALYZE slow;
+});
 
 my $ctl = GuardTap::Session->new($node, 'control');
 is($ctl->query('SHOW max_worker_processes'), '4', 'max_worker_processes is 4');
@@ -46,14 +58,16 @@ is( $ctl->query(
 
 my $GUARD_SQL = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel_guard'};
 my $PW_SQL = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'};
-# About 30 s with the leader and 3 workers; pg_sleep answers a cancel at once.
+# About 25 s with the leader and 3 workers; pg_sleep answers a cancel at once.
 my $SLOW = 'SELECT count(*) FROM slow WHERE pg_sleep(0.05) IS NOT NULL';
 
 sub caller_session
 {
 	my ($name) = @_;
 	my $s = GuardTap::Session->new($node, $name);
-	$s->query($GUARD_SETTINGS);
+	# (seq_page_cost 0: on slow, 2000 pages of one row each, the pages'
+	# cost is not shared by parallel workers and would keep the plan serial)
+	$s->query("$GUARD_SETTINGS SET seq_page_cost = 0;");
 	return $s;
 }
 

@@ -271,9 +271,9 @@ sub during_delay
 			$how eq 'timeout' ? 5 : 30),
 		"$label: the queue view shows the session 'delaying'");
 	ok( $ctl->poll(
-			"SELECT wait_event FROM pg_stat_activity WHERE pid = $pid", 'Extension',
+			"SELECT wait_event FROM pg_stat_activity WHERE pid = $pid", wait_event_of($node, 'Delay'),
 			$how eq 'timeout' ? 5 : 30),
-		"$label: the session waits in the delay (wait_event Extension)");
+		"$label: the session waits in the delay (wait_event " . wait_event_of($node, 'Delay') . ")");
 	is($ctl->query(workers_of($pid)), '0', "$label: attempt 1's parallel workers are gone");
 	interrupt($label, $pid, $how);
 	my $r = client_sees($label, $s, $n, $how);

@@ -28,7 +28,7 @@ our @EXPORT = qw(
   guard_node make_table
   log_offset log_since wait_log
   parse_attempts parse_runs notices
-  poll_until batch_role stop_process
+  poll_until batch_role stop_process wait_event_of
   holder_fixture release_holder most_workers start_competitor stop_competitor
   $GUARD_SETTINGS $LEFTOVER_SQL @RESERVATION_POOL
 );
@@ -54,6 +54,18 @@ our @RESERVATION_POOL = (
 # What must be gone after every interrupted call.
 our $LEFTOVER_SQL = "SELECT count(*) FROM pg_stat_activity "
   . "WHERE backend_type IN ('parallel_guard', 'parallel worker')";
+
+# The wait event pg_stat_activity shows for a caller waiting in the queue
+# ('Queue'), for its delay ('Delay') or for its guard worker ('Worker'):
+# the extension's own names from PostgreSQL 17 on (WaitEventExtensionNew),
+# the generic 'Extension' before.
+sub wait_event_of
+{
+	my ($node, $what) = @_;
+	return $node->safe_psql('postgres', 'SHOW server_version_num') >= 170000
+	  ? "ParallelGuard$what"
+	  : 'Extension';
+}
 
 # guard_node($name, conf => [lines], tables => [[name, rows], ...])
 sub guard_node
