@@ -5,12 +5,9 @@
 # of its own) and off (each job connects through libpq, here to the
 # cluster's Unix socket: cron.host).
 #
-# On each cluster the jobs are scheduled '@reboot' and the cluster is
-# restarted: pg_cron's launcher starts every @reboot job once, at once, in
-# the job's mode, as it starts every job of a minute at that minute (pg_cron
-# of Debian 12 has minute resolution: a '* * * * *' schedule made the test
-# wait up to two minutes for its first run).  The jobs are unscheduled as
-# soon as their run has ended:
+# On each cluster four jobs are scheduled ('* * * * *'; pg_cron of Debian 12
+# has minute resolution, so the test waits for the next minute) and
+# unscheduled as soon as their first run has ended:
 #  - met: REFRESH MATERIALIZED VIEW (a job that can run every night) meets
 #    its target; cron.job_run_details says succeeded ("SELECT 1" or "1
 #    row"), the view is filled, and its run is in parallel_guard.history
@@ -163,11 +160,9 @@ for my $m (sort keys %mode)
 		my ($role, $cmd) = @{ $jobs{$job} };
 		(my $lit = $cmd) =~ s/'/''/g;
 		$mode{$m}{jobid}{$job} = q1($node,
-			"SELECT cron.schedule_in_database('pg_$job', '\@reboot', '$lit', 'postgres', '$role')");
+			"SELECT cron.schedule_in_database('pg_$job', '* * * * *', '$lit', 'postgres', '$role')");
 	}
 }
-# The launcher starts the @reboot jobs it finds when it starts.
-$mode{$_}{node}->restart for sort keys %mode;
 
 # The run of job $job on $m: status|job_pid|return_message of its first run,
 # once its status is one of @want (undef after $timeout seconds).
@@ -190,8 +185,9 @@ sub wait_run
 }
 
 # The cancel job of each mode: wait until its guard's parallel workers run,
-# then cancel it through the pid in cron.job_run_details.  The run starts
-# with the launcher, a moment after the restart.
+# then cancel it through the pid in cron.job_run_details.  The first run
+# comes at the next minute (up to 60 s, 120 s if the schedule was read just
+# after a minute began).
 for my $m (sort keys %mode)
 {
 	my $node = $mode{$m}{node};
@@ -212,8 +208,8 @@ for my $m (sort keys %mode)
 	$mode{$m}{cancel_pid} = $pid;
 }
 
-# Every job's run ends; then the jobs are unscheduled (an @reboot job would
-# run again at the next start).
+# Every job's first run ends; then the jobs are unscheduled before their
+# next minute.
 for my $m (sort keys %mode)
 {
 	my $node = $mode{$m}{node};
