@@ -112,15 +112,6 @@ void place(const HistoryEntry &e, const char *statement)
     statement_of(slot)[e.statement_len] = '\0';
 }
 
-const char *outcome_verdict(const HistoryEntry &e)
-{
-    if (e.outcome == RunOutcome::Error)
-        return e.sqlstate == ERRCODE_QUERY_CANCELED ? "cancelled" : "error";
-    if (e.outcome == RunOutcome::NotGuarded)
-        return "not_guarded";
-    return verdict_name(e.verdict);
-}
-
 Datum int_array(const int *values, int n)
 {
     Datum *d = static_cast<Datum *>(palloc(sizeof(Datum) * Max(n, 1)));
@@ -192,7 +183,7 @@ Datum history_view(FunctionCallInfo fcinfo)
         v[13] = int_array(e.launched, kept);
         v[14] = Int32GetDatum(e.achieved);
         nulls[14] = e.outcome != RunOutcome::Committed;
-        v[15] = CStringGetTextDatum(outcome_verdict(e));
+        v[15] = CStringGetTextDatum(run_verdict_name(e.outcome, e.verdict, e.sqlstate));
         v[16] = CStringGetTextDatum(unpack_sql_state(e.sqlstate));
         nulls[16] = e.outcome == RunOutcome::Committed || e.outcome == RunOutcome::NotGuarded;
         v[17] = Int64GetDatum(static_cast<int64>(e.rows));
