@@ -32,6 +32,9 @@
 #   between are allowed) does not run it (nor its ```text block): for an
 #   example that needs another session, a restart, a client program or a
 #   package the test cannot assume.  The reason is printed.
+# - <!-- doctest: fails --> right before a ```sql block without a ```text
+#   block: it must fail (print an ERROR), for an example that shows a
+#   mistake without its message.
 # - <!-- doctest: setup
 #   SQL
 #   --> runs SQL, unseen by the reader, at that point of the page: it must
@@ -94,6 +97,8 @@ sub parse {
             $text =~ s/\s*-->\s*$//;
             if ($text =~ /^skip:\s*(\S.*)$/s) {
                 $pending = { skip => $1, line => $start };
+            } elsif ($text =~ /^fails$/) {
+                $pending = { fails => 1, line => $start };
             } elsif ($text =~ /^setup\b\s*:?\s*(.*)$/s) {
                 push @items, { kind => 'setup', line => $start, sql => $1 };
             } else {
@@ -117,10 +122,10 @@ sub parse {
             if ($lang eq 'sql') {
                 my $ex = { kind => 'example', line => $start, sql => join("\n", @body) };
                 if ($pending) {
-                    $ex->{skip} = $pending->{skip};
+                    $ex->{$_} = $pending->{$_} for grep { $_ ne 'line' } keys %$pending;
                     $pending = undef;
                 }
-                if (grep { /^(NOTICE|WARNING|ERROR|DETAIL|HINT):|^-+(\+-+)+$/ } @body) {
+                if (grep { /^(NOTICE|WARNING|ERROR|DETAIL|HINT):|^-+(\+-+)+$|^\(\d+ rows?\)$/ } @body) {
                     $ex->{error} = 'output inside the ```sql block: move it to a ```text block after it';
                 } else {
                     my ($last) = grep { !/^\s*(--.*)?$/ } reverse @body;
@@ -136,7 +141,7 @@ sub parse {
                 $last_sql->{expected_line} = $start;
             } elsif ($pending) {
                 push @items, { kind => 'example', line => $pending->{line},
-                               error => 'a doctest skip comment not followed by a ```sql block' };
+                               error => 'a doctest comment (skip, fails) not followed by a ```sql block' };
                 $pending = undef;
             }
             $last_sql = undef;
@@ -148,7 +153,7 @@ sub parse {
             $last_sql = undef;
             if ($pending) {
                 push @items, { kind => 'example', line => $pending->{line},
-                               error => 'a doctest skip comment not followed by a ```sql block' };
+                               error => 'a doctest comment (skip, fails) not followed by a ```sql block' };
                 $pending = undef;
             }
         }
@@ -277,7 +282,13 @@ for my $file (@files) {
         }
         $ran++;
         if (!$it->{expected}) {
-            if (@failure) {
+            if ($it->{fails}) {
+                if (@failure) {
+                    report(1, $where, 'failed, as its comment says');
+                } else {
+                    report(0, $where, 'it did not fail, but its comment says it fails', @$got);
+                }
+            } elsif (@failure) {
                 report(0, $where, 'it failed, and the page shows no output for it', @$got);
             } else {
                 report(1, $where, 'ran');
@@ -298,8 +309,10 @@ for my $file (@files) {
             report(1, $where, 'output compared');
         } else {
             report(0, $where,
-                   "psql printed something else than the page shows at $name:$it->{expected_line}"
-                   . " (first difference: normalized line " . ($first + 1) . ")",
+                   "psql printed something else than the page shows at $name:$it->{expected_line}",
+                   'first difference:',
+                   '  page: ' . ($expected[$first] // '(nothing more)'),
+                   '  psql: ' . ($actual[$first] // '(nothing more)'),
                    'the page shows:', (map { "  $_" } @{ $it->{expected} }),
                    'psql printed:', (map { "  $_" } @$got));
         }
