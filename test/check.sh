@@ -147,6 +147,7 @@ echo
     sed -nE 's/^not ok [0-9]+ - (.*)$/test\/doctest.pl: \1/p' "$WORK/doctest.out" 2>/dev/null
 } | sed 's/^/failed check: /'
 for f in "${skipped_files[@]}"; do echo "skipped test file: $f"; done
+grep -hE '^(doctest: |skipped example: )' "$WORK/doctest.out" 2>/dev/null || true
 echo "skipped: $skipped checks that PostgreSQL $PG_MAJOR has nothing for, ${#skipped_files[@]} test files"
 tallied=1
 echo "$passed passed, $failed failed"

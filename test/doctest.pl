@@ -8,7 +8,7 @@
 # Default files: README.md and doc/*.md of the repository.  The server is
 # the one psql reaches through the usual PGHOST, PGPORT, PGUSER (a superuser:
 # each file gets a fresh database, doctest_<file>, dropped first if it
-# exists).  The server needs parallel_guard in shared_preload_libraries;
+# exists, and dropped after it unless an example failed).  The server needs parallel_guard in shared_preload_libraries;
 # the pages create the extension themselves.  test/check.sh runs it on a
 # throwaway cluster made by test/lib.sh.
 #
@@ -108,12 +108,14 @@ sub parse {
             $i++;
             next;
         }
-        if ($line =~ /^(\s*)(`{3,}|~{3,})\s*([\w+-]*)\s*$/) {
+        if ($line =~ /^(\s*)(`{3,}|~{3,})\s*([\w+-]*)(?:\s.*)?$/) {
             my ($indent, $fence, $lang) = (length $1, $2, lc $3);
+            my $c = substr($fence, 0, 1);
             my $start = $i + 1;
             my @body;
             $i++;
-            while ($i < @lines && $lines[$i] !~ /^\s*\Q$fence\E\s*$/) {
+            # Closed by a fence of the same character, at least as long.
+            while ($i < @lines && $lines[$i] !~ /^\s*\Q$fence\E\Q$c\E*\s*$/) {
                 (my $l = $lines[$i]) =~ s/^ {0,$indent}//;
                 push @body, $l;
                 $i++;
@@ -227,7 +229,7 @@ for my $file (@files) {
     my $name = $file;
     $name =~ s/^\Q$repo\E\///;
     (my $db = "doctest_" . lc $name) =~ s/[^a-z0-9_]/_/g;
-    my $prep = run_psql('postgres', "DROP DATABASE IF EXISTS $db;\nCREATE DATABASE $db;\n");
+    my $prep = run_psql('postgres', "DROP DATABASE IF EXISTS $db WITH (FORCE);\nCREATE DATABASE $db;\n");
     if ($prep =~ /^(ERROR|FATAL|psql:)/m) {
         report(0, $name, "could not create database $db", split /\n/, $prep);
         next;
@@ -250,7 +252,8 @@ for my $file (@files) {
             push @{ $got{$cur} }, $l;
         }
     }
-    my $setup_failed;
+    my $shown;    # psql's whole output, once, when it stopped early
+    my $failed_before = $failed;
     for my $k (0 .. $#items) {
         my $it = $items[$k];
         my $where = "$name:$it->{line}";
@@ -268,7 +271,8 @@ for my $file (@files) {
         }
         my $got = $got{$k};
         if (!$got) {
-            report(0, $where, 'psql stopped before this example', split /\n/, $output);
+            report(0, $where, 'psql stopped before this example',
+                   ($shown++ ? '(its output is above)' : split(/\n/, $output)));
             next;
         }
         my @actual = normalize(@$got);
@@ -276,7 +280,6 @@ for my $file (@files) {
         if ($it->{kind} eq 'setup') {
             if (@failure) {
                 report(0, "$where (setup)", 'the setup failed', @$got);
-                $setup_failed = 1;
             }
             next;
         }
@@ -308,6 +311,7 @@ for my $file (@files) {
         if ($same) {
             report(1, $where, 'output compared');
         } else {
+            $first //= 0;
             report(0, $where,
                    "psql printed something else than the page shows at $name:$it->{expected_line}",
                    'first difference:',
@@ -316,6 +320,12 @@ for my $file (@files) {
                    'the page shows:', (map { "  $_" } @{ $it->{expected} }),
                    'psql printed:', (map { "  $_" } @$got));
         }
+    }
+    # A page that failed keeps its database, to look at by hand.
+    if ($failed == $failed_before) {
+        run_psql('postgres', "DROP DATABASE IF EXISTS $db WITH (FORCE);\n");
+    } else {
+        print "# $name: its database $db is kept\n";
     }
 }
 
