@@ -6,7 +6,8 @@
 #
 # As root on a fresh Debian 12 machine: installs what is missing, builds and
 # installs the extension, runs the pg_regress suite (sql/, expected/) on a
-# throwaway cluster, then the TAP suite (test/t/*.pl, each test starts its
+# throwaway cluster, the SQL examples of the documentation (test/doctest.pl,
+# on a fresh cluster), then the TAP suite (test/t/*.pl, each test starts its
 # own clusters), then test/package_check.sh (META.json, make dist, the .deb
 # built, installed and loaded, the psql, JDBC and psycopg2 client examples),
 # and stops everything it started, even on failure.
@@ -61,6 +62,26 @@ f=${f:-0} p=${p:-0}
 [ $((p + f)) -ge "$n" ] || { echo "not ok - pg_regress ran $((p + f)) of $n tests"; f=$((n - p)); }
 passed=$((passed + p)); failed=$((failed + f))
 [ "$regress_ok" = 1 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
+pg_stop_cluster
+
+# The SQL examples of README.md and doc/*.md, run as written and their output
+# compared (test/doctest.pl), on a fresh cluster of their own so that what the
+# pages show does not depend on what the suite left: a few seconds.
+log "documentation examples (test/doctest.pl)"
+rm -rf "$PGDATA_DIR"
+pg_start_cluster
+if as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres timeout 5m \
+        perl "$WORK/src/test/doctest.pl" --psql "$PG_BIN/psql" >"$WORK/doctest.out" 2>&1; then
+    doc_ok=1
+else
+    doc_ok=0
+fi
+cat "$WORK/doctest.out" 2>/dev/null
+d_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/doctest.out" | tail -n 1 || true)
+d_pass=$(echo "${d_line:-0 passed, 0 failed}" | awk '{print $1}')
+d_fail=$(echo "${d_line:-0 passed, 0 failed}" | awk '{print $3}')
+passed=$((passed + d_pass)); failed=$((failed + d_fail))
+[ "$doc_ok" = 1 ] || [ "$d_fail" -gt 0 ] || failed=$((failed + 1))
 pg_stop_cluster
 
 log "TAP suite"
@@ -123,8 +144,10 @@ echo
     sed -nE 's/^test ([^ ]+) +\.\.\. FAILED.*/sql\/\1/p; s/^not ok [0-9]+ +- +([^ ]+).*/sql\/\1/p' "$WORK/regress.out" 2>/dev/null
     awk '/^test\/t\/[^ ]+\.pl \.+/ { file = $1 } /^not ok [0-9]+/ { sub(/^not ok [0-9]+ - /, ""); print file ": " $0 } /No plan found in TAP output|Bad plan\./ { print file ": stopped before its last check" }' "$WORK/tap.out" 2>/dev/null
     sed -nE 's/^not ok +(.*)$/test\/package_check.sh: \1/p' "$WORK/package.out" 2>/dev/null
+    sed -nE 's/^not ok [0-9]+ - (.*)$/test\/doctest.pl: \1/p' "$WORK/doctest.out" 2>/dev/null
 } | sed 's/^/failed check: /'
 for f in "${skipped_files[@]}"; do echo "skipped test file: $f"; done
+grep -hE '^(doctest: |skipped example: )' "$WORK/doctest.out" 2>/dev/null || true
 echo "skipped: $skipped checks that PostgreSQL $PG_MAJOR has nothing for, ${#skipped_files[@]} test files"
 tallied=1
 echo "$passed passed, $failed failed"
