@@ -1,6 +1,25 @@
 /*
  * messages.cpp: message text, built with Boost.Format behind cpp_call().
  *
+ * Message style (PostgreSQL's Error Message Style Guide), for every file:
+ *  - Prefix: NOTICE, LOG and DEBUG lines start with "parallel_guard: "; they
+ *    mix with a script's other NOTICEs or with the whole server log, where
+ *    nothing else says where they come from.  ERRORs and WARNINGs have no
+ *    prefix: they answer a call of parallel_guard's (or a guarded
+ *    statement), and their SQLSTATE and CONTEXT identify them.  An internal
+ *    error that may surface in any statement (a hook's) names parallel_guard
+ *    in its words instead.
+ *  - Primary messages are short, lower case, without a period; the reason
+ *    goes to the DETAIL, what to do to the HINT, both complete sentences.
+ *  - Configuration names are in double quotes ("max_parallel_workers"),
+ *    except inside SQL shown as a command (SET parallel_guard.min = 0).
+ *  - A counted noun agrees with its number: errmsg_plural()/errdetail_plural(),
+ *    or plural() below for the text composed here.
+ *  - User-facing text goes through errmsg()/errdetail()/errhint() with a
+ *    literal format; errmsg_internal() is for what should never happen and
+ *    for the text composed here (the attempt NOTICEs and the LOG lines,
+ *    whose key=value format is parsed and is never translated).
+ *
  * The strings are composed in C++ and copied into palloc'd memory through
  * pg_call(); the ereport() calls happen afterwards in plain frames, so no
  * std::string is alive when PostgreSQL may raise an error.
@@ -26,6 +45,12 @@ char *to_palloc(const std::string &s)
     return out;
 }
 
+/* "1 parallel worker", "2 parallel workers" */
+std::string plural(long n, const char *one, const char *many)
+{
+    return (boost::format("%d %s") % n % (n == 1 ? one : many)).str();
+}
+
 std::string delay_string(long ms)
 {
     if (ms % 1000 == 0)
@@ -43,13 +68,19 @@ const char *counted_token(Counted c)
     return "?";
 }
 
+const char *kWorker = "parallel worker";
+const char *kWorkers = "parallel workers";
+
+/* "launched 2 parallel workers", "launched 1 parallel worker (counted in the
+ * lock group)" */
 std::string launched_string(const AttemptRecord &r)
 {
     if (r.launched < 0)
-        return "not launched";
+        return "no parallel workers launched";
+    std::string out = "launched " + plural(r.launched, kWorker, kWorkers);
     if (r.counted == Counted::LockGroup)
-        return (boost::format("launched %d (counted in the lock group)") % r.launched).str();
-    return (boost::format("launched %d") % r.launched).str();
+        out += " (counted in the lock group)";
+    return out;
 }
 
 /* " in 3 launches (Gather (node 2) over mid)": where it was decided */
@@ -71,12 +102,31 @@ std::string where_string(const AttemptRecord &r)
 std::string workers_string(const AttemptRecord &r)
 {
     if (r.planned < 0)
-        return (boost::format("%s parallel workers") % launched_string(r)).str();
+        return launched_string(r);
     if (r.launched < 0)
-        return (boost::format("planned %d parallel workers, none launched") % r.planned).str();
-    return (boost::format("planned %d, %s parallel workers%s") % r.planned % launched_string(r) %
-            where_string(r))
+        return (boost::format("planned %s, none launched") % plural(r.planned, kWorker, kWorkers))
+            .str();
+    return (boost::format("planned %d, %s%s") % r.planned % launched_string(r) % where_string(r))
         .str();
+}
+
+/* Why the verdict is what it is, a sentence for the NOTICE's DETAIL ("" when
+ * the primary message says it all). */
+std::string reason_string(const RunSpec &s, const AttemptRecord &r)
+{
+    switch (r.verdict) {
+    case Verdict::PlanLimited:
+        if (r.planned == 0)
+            return (boost::format("Retrying cannot change the plan, and min %d accepts it.") %
+                    s.min)
+                .str();
+        return "Retrying cannot change the plan.";
+    case Verdict::PlanTooSmall: return "Retrying cannot change the plan.";
+    case Verdict::NotRun:
+        return "There were no parallel workers to guard: for example, CREATE TABLE IF NOT EXISTS "
+               "found the table.";
+    default: return "";
+    }
 }
 
 std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
@@ -86,12 +136,8 @@ std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
         return (boost::format("%s: target %d met") % workers_string(r) % s.target).str();
     case Verdict::PlanLimited:
         if (r.planned == 0)
-            return (boost::format("the plan uses no parallel workers; accepted with min %d, "
-                                  "since retrying cannot change the plan") %
-                    s.min)
-                .str();
-        return (boost::format("%s: the plan asks for fewer than target %d; accepted, since "
-                              "retrying cannot change the plan") %
+            return "the plan uses no parallel workers; accepted";
+        return (boost::format("%s: the plan asks for fewer than target %d; accepted") %
                 workers_string(r) % s.target)
             .str();
     case Verdict::Short:
@@ -108,13 +154,10 @@ std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
                 workers_string(r) % s.min)
             .str();
     case Verdict::PlanTooSmall:
-        return (boost::format("the plan asks for %d parallel workers%s, fewer than min %d; "
-                              "rolled back, since retrying cannot change the plan") %
-                r.planned % where_string(r) % s.min)
+        return (boost::format("the plan asks for %s%s, fewer than min %d; rolled back") %
+                plural(r.planned, kWorker, kWorkers) % where_string(r) % s.min)
             .str();
-    case Verdict::NotRun:
-        return "the statement ran no query and built no index (for example CREATE TABLE IF NOT "
-               "EXISTS found the table), so there were no parallel workers to guard; committed";
+    case Verdict::NotRun: return "the statement ran no query and built no index; committed";
     case Verdict::Failed: return "the statement failed";
     case Verdict::Pending: break;
     }
@@ -133,7 +176,10 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
                           s.retries % (revised ? ", revised by a later launch" : "") %
                           outcome_string(s, r))
                              .str();
-    std::string detail =
+    std::string detail = reason_string(s, r);
+    if (!detail.empty())
+        detail += ' ';
+    detail +=
         r.launched < 0
             ? (boost::format("Verdict %.1f ms after the attempt started.") % r.elapsed_ms).str()
             : (boost::format("Verdict %.1f ms after the launch, %.1f ms after the attempt "
@@ -189,7 +235,7 @@ void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport
         cpp_call([&] { return attempt_text(spec, rec, what == AttemptReport::Revised); });
     if (what == AttemptReport::Log)
         ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", t.log), errhidestmt(true)));
-    else
+    else /* composed of verdict-dependent parts: see the top of this file */
         ereport(NOTICE, (errmsg_internal("%s", t.notice), errdetail_internal("%s", t.detail)));
 }
 
