@@ -16,9 +16,10 @@
  *  - A counted noun agrees with its number: errmsg_plural()/errdetail_plural(),
  *    or plural() below for the text composed here.
  *  - User-facing text goes through errmsg()/errdetail()/errhint() with a
- *    literal format; errmsg_internal() is for what should never happen and
- *    for the text composed here (the attempt NOTICEs and the LOG lines,
- *    whose key=value format is parsed and is never translated).
+ *    literal format (the attempt NOTICEs too: one format per verdict, with
+ *    the counts composed here as arguments); errmsg_internal() is for what
+ *    should never happen and for the LOG lines, whose key=value format is
+ *    parsed and never translated.
  *
  * The strings are composed in C++ and copied into palloc'd memory through
  * pg_call(); the ereport() calls happen afterwards in plain frames, so no
@@ -110,76 +111,20 @@ std::string workers_string(const AttemptRecord &r)
         .str();
 }
 
-/* Why the verdict is what it is, a sentence for the NOTICE's DETAIL ("" when
- * the primary message says it all). */
-std::string reason_string(const RunSpec &s, const AttemptRecord &r)
-{
-    switch (r.verdict) {
-    case Verdict::PlanLimited:
-        if (r.planned == 0)
-            return (boost::format("Retrying cannot change the plan, and min %d accepts it.") %
-                    s.min)
-                .str();
-        return "Retrying cannot change the plan.";
-    case Verdict::PlanTooSmall: return "Retrying cannot change the plan.";
-    case Verdict::NotRun:
-        return "There were no parallel workers to guard: for example, CREATE TABLE IF NOT EXISTS "
-               "found the table.";
-    default: return "";
-    }
-}
-
-std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
-{
-    switch (r.verdict) {
-    case Verdict::Met:
-        return (boost::format("%s: target %d met") % workers_string(r) % s.target).str();
-    case Verdict::PlanLimited:
-        if (r.planned == 0)
-            return "the plan uses no parallel workers; accepted";
-        return (boost::format("%s: the plan asks for fewer than target %d; accepted") %
-                workers_string(r) % s.target)
-            .str();
-    case Verdict::Short:
-        return (boost::format("%s: short of target %d; rolled back, next attempt in %s") %
-                workers_string(r) % s.target % delay_string(s.delay_ms))
-            .str();
-    case Verdict::AcceptedShort:
-        return (boost::format("%s: short of target %d, at least min %d on the last attempt; "
-                              "accepted") %
-                workers_string(r) % s.target % s.min)
-            .str();
-    case Verdict::BelowMin:
-        return (boost::format("%s: fewer than min %d on the last attempt; rolled back") %
-                workers_string(r) % s.min)
-            .str();
-    case Verdict::PlanTooSmall:
-        return (boost::format("the plan asks for %s%s, fewer than min %d; rolled back") %
-                plural(r.planned, kWorker, kWorkers) % where_string(r) % s.min)
-            .str();
-    case Verdict::NotRun: return "the statement ran no query and built no index; committed";
-    case Verdict::Failed: return "the statement failed";
-    case Verdict::Pending: break;
-    }
-    return "undecided";
-}
-
+/* The parts of an attempt's reports that are composed here: the counts and
+ * the deciding launch (workers, where), the delay, the timings of the
+ * NOTICE's DETAIL, and the whole LOG line. */
 struct AttemptText {
-    char *notice;
-    char *detail;
+    char *workers;
+    char *where;
+    char *delay;
+    char *timing;
     char *log;
 };
 
-AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
+AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
 {
-    std::string notice = (boost::format("parallel_guard: attempt %d of %d%s: %s") % r.number %
-                          s.retries % (revised ? ", revised by a later launch" : "") %
-                          outcome_string(s, r))
-                             .str();
-    std::string detail = reason_string(s, r);
-    if (!detail.empty())
-        detail += ' ';
-    detail +=
+    std::string timing =
         r.launched < 0
             ? (boost::format("Verdict %.1f ms after the attempt started.") % r.elapsed_ms).str()
             : (boost::format("Verdict %.1f ms after the launch, %.1f ms after the attempt "
@@ -187,7 +132,7 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
                r.verdict_ms % r.elapsed_ms)
                   .str();
     if (r.queued_ms >= 1.0)
-        detail += (boost::format(" Waited %.1f ms in the queue before launching%s.") % r.queued_ms %
+        timing += (boost::format(" Waited %.1f ms in the queue before launching%s.") % r.queued_ms %
                    (r.queue_room ? "" : " (the queue wait ran out)"))
                       .str();
     std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
@@ -197,7 +142,84 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
                        s.min % verdict_name(r.verdict) % counted_token(r.counted) % r.verdict_ms %
                        r.elapsed_ms % r.queued_ms % r.launches)
                           .str();
-    return {to_palloc(notice), to_palloc(detail), to_palloc(log)};
+    return {to_palloc(workers_string(r)), to_palloc(where_string(r)),
+            to_palloc(delay_string(s.delay_ms)), to_palloc(timing), to_palloc(log)};
+}
+
+/*
+ * The NOTICE of an attempt's verdict: one literal (translatable) format per
+ * verdict, the composed parts as arguments; the reason, where there is
+ * one, opens the DETAIL.
+ */
+void notice_attempt(const RunSpec &s, const AttemptRecord &r, const AttemptText &t, bool revised)
+{
+    int n = r.number;
+    int of = s.retries;
+    const char *rev = revised ? ", revised by a later launch" : "";
+    switch (r.verdict) {
+    case Verdict::Met:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: target %d met", n, of,
+                                rev, t.workers, s.target),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::PlanLimited:
+        if (r.planned == 0)
+            ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: the plan uses no "
+                                    "parallel workers; accepted",
+                                    n, of, rev),
+                             errdetail("Retrying cannot change the plan, and min %d accepts it. "
+                                       "%s",
+                                       s.min, t.timing)));
+        else
+            ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: the plan asks for "
+                                    "fewer than target %d; accepted",
+                                    n, of, rev, t.workers, s.target),
+                             errdetail("Retrying cannot change the plan. %s", t.timing)));
+        return;
+    case Verdict::Short:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: short of target %d; "
+                                "rolled back, next attempt in %s",
+                                n, of, rev, t.workers, s.target, t.delay),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::AcceptedShort:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: short of target %d, at "
+                                "least min %d on the last attempt; accepted",
+                                n, of, rev, t.workers, s.target, s.min),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::BelowMin:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: fewer than min %d on the "
+                                "last attempt; rolled back",
+                                n, of, rev, t.workers, s.min),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::PlanTooSmall:
+        ereport(NOTICE, (errmsg_plural("parallel_guard: attempt %d of %d%s: the plan asks for %d "
+                                       "parallel worker%s, fewer than min %d; rolled back",
+                                       "parallel_guard: attempt %d of %d%s: the plan asks for %d "
+                                       "parallel workers%s, fewer than min %d; rolled back",
+                                       static_cast<unsigned long>(Max(r.planned, 0)), n, of, rev,
+                                       r.planned, t.where, s.min),
+                         errdetail("Retrying cannot change the plan. %s", t.timing)));
+        return;
+    case Verdict::NotRun:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: the statement ran no query "
+                                "and built no index; committed",
+                                n, of, rev),
+                         errdetail("There were no parallel workers to guard: for example, CREATE "
+                                   "TABLE IF NOT EXISTS found the table. %s",
+                                   t.timing)));
+        return;
+    case Verdict::Failed:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: the statement failed", n, of,
+                                rev),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::Pending: break;
+    }
+    ereport(NOTICE, (errmsg_internal("parallel_guard: attempt %d of %d%s: undecided", n, of, rev),
+                     errdetail_internal("%s", t.timing)));
 }
 
 } // namespace
@@ -231,12 +253,11 @@ const char *run_verdict_name(RunOutcome outcome, Verdict last, int sqlstate)
 
 void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport what)
 {
-    AttemptText t =
-        cpp_call([&] { return attempt_text(spec, rec, what == AttemptReport::Revised); });
+    AttemptText t = cpp_call([&] { return attempt_text(spec, rec); });
     if (what == AttemptReport::Log)
         ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", t.log), errhidestmt(true)));
-    else /* composed of verdict-dependent parts: see the top of this file */
-        ereport(NOTICE, (errmsg_internal("%s", t.notice), errdetail_internal("%s", t.detail)));
+    else
+        notice_attempt(spec, rec, t, what == AttemptReport::Revised);
 }
 
 void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double total_ms,
