@@ -69,7 +69,7 @@ void check_settings_here(const RunSpec &spec, int own_slots)
         said_no_queue = true;
         ereport(LOG_SERVER_ONLY,
                 (errmsg("parallel_guard: guarded runs do not queue for parallel workers"),
-                 errdetail("parallel_guard is not in \"shared_preload_libraries\"."),
+                 errdetail("The library is not in \"shared_preload_libraries\"."),
                  errhint("Add parallel_guard to \"shared_preload_libraries\" and restart the "
                          "server to have concurrent guarded runs served first come, first "
                          "served.")));
