@@ -87,9 +87,9 @@ enum class Refusal { AsExecute, WithNoData, Concurrently, Temporary };
 {
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("parallel_guard.run() does not support %s", tag),
-                    errdetail("It guards CREATE TABLE ... AS, SELECT ... INTO, CREATE "
-                              "MATERIALIZED VIEW ... AS, REFRESH MATERIALIZED VIEW and CREATE "
-                              "INDEX.")));
+                    errdetail("Only CREATE TABLE ... AS, SELECT ... INTO, CREATE MATERIALIZED "
+                              "VIEW ... AS, REFRESH MATERIALIZED VIEW and CREATE INDEX can be "
+                              "guarded.")));
     pg_unreachable();
 }
 
