@@ -49,21 +49,22 @@ void check_settings_here(const RunSpec &spec, int own_slots)
     bool caller_is_bgworker = MyBgworkerEntry != nullptr;
     int room = max_worker_processes - own_slots - (caller_is_bgworker ? 1 : 0);
     if (spec.target > room)
-        ereport(ERROR,
-                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                 errmsg("target %d can never be reached on this server", spec.target),
-                 caller_is_bgworker
-                     ? errdetail("\"max_worker_processes\" is %d; this caller is itself a background "
-                                 "worker (%s) holding one slot and parallel_guard's own "
-                                 "background worker takes another, which leaves at most %d for "
-                                 "parallel workers.",
-                                 max_worker_processes, MyBgworkerEntry->bgw_type, room)
-                     : errdetail("\"max_worker_processes\" is %d and parallel_guard's own background "
-                                 "worker takes one slot, which leaves at most %d for parallel "
-                                 "workers.",
-                                 max_worker_processes, room),
-                 errhint("Lower target, or raise \"max_worker_processes\" (this needs a "
-                         "restart).")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("target %d can never be reached on this server", spec.target),
+             caller_is_bgworker
+                 ? errdetail("\"max_worker_processes\" is %d; this caller is itself a background "
+                             "worker (%s) holding one slot and parallel_guard's own "
+                             "background worker takes another, which leaves at most %d for "
+                             "parallel workers.",
+                             max_worker_processes, MyBgworkerEntry->bgw_type, room)
+                 : errdetail("\"max_worker_processes\" is %d and parallel_guard's own background "
+                             "worker takes one slot, which leaves at most %d for parallel "
+                             "workers.",
+                             max_worker_processes, room),
+             errhint("Lower target, or raise \"max_worker_processes\" (this needs a "
+                     "restart).")));
     static bool said_no_queue = false;
     if (!queue_available() && !said_no_queue) {
         said_no_queue = true;
@@ -122,15 +123,14 @@ int shortfall_sqlstate(Verdict last)
                                "\"min_parallel_table_scan_size\" for more; functions must be "
                                "PARALLEL SAFE. A lower min accepts plans that use fewer "
                                "workers.")));
-    ereport(
-        ERROR,
-        (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-         errmsg_plural("only %d parallel worker launched, at least %d required",
-                       "only %d parallel workers launched, at least %d required", last.launched,
-                       last.launched, spec.min),
-         errdetail("%s Every attempt was rolled back.", detail),
-         errhint("Raise \"max_parallel_workers\" or \"max_worker_processes\", or run the "
-                 "statement when fewer parallel queries are active.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+             errmsg_plural("only %d parallel worker launched, at least %d required",
+                           "only %d parallel workers launched, at least %d required", last.launched,
+                           last.launched, spec.min),
+             errdetail("%s Every attempt was rolled back.", detail),
+             errhint("Raise \"max_parallel_workers\" or \"max_worker_processes\", or run the "
+                     "statement when fewer parallel queries are active.")));
     pg_unreachable();
 }
 

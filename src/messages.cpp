@@ -158,8 +158,8 @@ void notice_attempt(const RunSpec &s, const AttemptRecord &r, const AttemptText 
     const char *rev = revised ? ", revised by a later launch" : "";
     switch (r.verdict) {
     case Verdict::Met:
-        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: target %d met", n, of,
-                                rev, t.workers, s.target),
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: target %d met", n, of, rev,
+                                t.workers, s.target),
                          errdetail_internal("%s", t.timing)));
         return;
     case Verdict::PlanLimited:
@@ -212,9 +212,9 @@ void notice_attempt(const RunSpec &s, const AttemptRecord &r, const AttemptText 
                                    t.timing)));
         return;
     case Verdict::Failed:
-        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: the statement failed", n, of,
-                                rev),
-                         errdetail_internal("%s", t.timing)));
+        ereport(NOTICE,
+                (errmsg("parallel_guard: attempt %d of %d%s: the statement failed", n, of, rev),
+                 errdetail_internal("%s", t.timing)));
         return;
     case Verdict::Pending: break;
     }

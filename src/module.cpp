@@ -178,8 +178,8 @@ void _PG_init(void)
         "The most parallel workers guarded runs may reserve at once.",
         "Ordinary parallel queries always keep the rest of \"max_parallel_workers\". "
         "-1 means the server's \"max_parallel_workers\".",
-        &max_reserved_workers, -1, -1, 1024 /* MAX_PARALLEL_WORKER_LIMIT */, PGC_SIGHUP, 0, nullptr, nullptr,
-        nullptr);
+        &max_reserved_workers, -1, -1, 1024 /* MAX_PARALLEL_WORKER_LIMIT */, PGC_SIGHUP, 0, nullptr,
+        nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.priority",
         "The priority of this session's guarded runs in the queue: higher is served first.",
@@ -205,13 +205,12 @@ void _PG_init(void)
             "How many bytes of each statement's text the history keeps.",
             "Like \"track_activity_query_size\": longer texts are cut at a character "
             "boundary.",
-            &history_statement_size, 1024, 100, 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_BYTE,
-            nullptr, nullptr, nullptr);
+            &history_statement_size, 1024, 100, 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_BYTE, nullptr,
+            nullptr, nullptr);
     }
     /* Seconds, not milliseconds: an age limit of a month exceeds INT_MAX ms. */
     DefineCustomIntVariable(
-        "parallel_guard.history_max_age",
-        "How long the history keeps a finished guarded run.",
+        "parallel_guard.history_max_age", "How long the history keeps a finished guarded run.",
         "Older runs are no longer shown and are dropped when the history is saved. "
         "0 keeps runs of any age (\"parallel_guard.history_size\" still limits their "
         "number).",
@@ -242,8 +241,8 @@ void _PG_init(void)
     DefineCustomIntVariable(
         "parallel_guard.delay",
         "The wait between two attempts of a statement guarded by \"parallel_guard.target\".",
-        nullptr, &as_written_delay_ms, 2000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr,
-        nullptr, nullptr);
+        nullptr, &as_written_delay_ms, 2000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
     (void) find_int_setting("parallel_guard.min", &min_record, &min_setting);
     MarkGUCPrefixReserved("parallel_guard");
 

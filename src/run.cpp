@@ -81,17 +81,16 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
     /* 17 and later have infinite intervals: -infinity is negative, infinity
      * is no delay one can wait out. */
     if (INTERVAL_IS_NOBEGIN(delay))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("delay must not be negative")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("delay must not be negative")));
     if (INTERVAL_NOT_FINITE(delay))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("delay must be finite"),
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("delay must be finite"),
                         errhint("Give the wait between two attempts, such as '2 seconds'; "
                                 "\"statement_timeout\" bounds the whole call.")));
     spec.delay_ms = interval_ms(delay);
     if (spec.delay_ms < 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("delay must not be negative")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("delay must not be negative")));
 
     return spec;
 }

@@ -112,11 +112,11 @@ GuardedStatement parse_guarded_statement(const char *sql)
     error_context_stack = errcb.previous;
 
     if (list_length(stmts) != 1)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("parallel_guard.run() needs exactly one SQL statement"),
-                        errdetail_plural("The text holds %d statement.",
-                                         "The text holds %d statements.", list_length(stmts),
-                                         list_length(stmts))));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("parallel_guard.run() needs exactly one SQL statement"),
+                 errdetail_plural("The text holds %d statement.", "The text holds %d statements.",
+                                  list_length(stmts), list_length(stmts))));
 
     GuardedStatement st;
     st.raw = linitial_node(RawStmt, stmts);
