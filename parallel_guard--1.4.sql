@@ -242,10 +242,10 @@ BEGIN
       WHERE pg_catalog.btrim(l.name) OPERATOR(pg_catalog.=)
             ANY (ARRAY['parallel_guard', '$libdir/parallel_guard']))
   THEN
-    RAISE WARNING 'parallel_guard is not in shared_preload_libraries'
+    RAISE WARNING 'parallel_guard is not in "shared_preload_libraries"'
       USING DETAIL = 'Without it, guarded runs neither queue nor leave a history, the views queue, history and stats raise an error, '
                      'and parallel_guard.target guards nothing in a session that has not loaded '
                      'the library.',
-            HINT = 'Add parallel_guard to shared_preload_libraries and restart the server.';
+            HINT = 'Add parallel_guard to "shared_preload_libraries" and restart the server.';
   END IF;
 END $$;

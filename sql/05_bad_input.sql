@@ -62,5 +62,11 @@ SELECT * FROM parallel_guard.run('CREATE TEMP TABLE a9 AS SELECT 1');
 SELECT * FROM parallel_guard.run('CREATE TABLE existing AS SELECT 2 AS x');
 SELECT * FROM parallel_guard.run('CREATE TABLE a12 AS SELECT 1', retries => 0);
 SELECT * FROM parallel_guard.run('CREATE TABLE a12 AS SELECT 1', target => 16, min => 1);
+-- Refusals: a short primary message, the reason in the DETAIL, an action
+-- in the HINT; the DETAIL's count agrees with its noun.
+SELECT * FROM parallel_guard.run('CREATE TABLE a1 AS SELECT 1; CREATE TABLE a2 AS SELECT 2');
+SELECT * FROM parallel_guard.run('SELECT 1');
+SELECT * FROM parallel_guard.run('CREATE INDEX CONCURRENTLY a5 ON existing (x)');
+SELECT * FROM parallel_guard.run('CREATE TABLE a6 AS SELECT 1 WITH NO DATA');
 -- Nothing was created.
 SELECT count(*) FROM pg_class WHERE relname ~ '^a[0-9]+$';

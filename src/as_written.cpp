@@ -98,20 +98,19 @@ void check_may_guard()
     if (!OidIsValid(run))
         ereport(ERROR,
                 (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                 errmsg("parallel_guard.target is set, but the extension parallel_guard is not "
-                        "installed in this database"),
-                 errdetail("parallel_guard.target is %d: this statement would be guarded, and "
-                           "guarding needs the extension.",
+                 errmsg("extension \"parallel_guard\" is not installed in this database"),
+                 errdetail("\"parallel_guard.target\" is %d: this statement would be guarded, "
+                           "and guarding needs the extension.",
                            guard_target()),
                  errhint("Run CREATE EXTENSION parallel_guard, or RESET parallel_guard.target.")));
     if (object_aclcheck(ProcedureRelationId, run, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
         ereport(ERROR,
                 (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                 errmsg("permission denied to guard statements with parallel_guard.target"),
-                 errdetail("Role \"%s\" may not execute parallel_guard.run(), which guarded "
-                           "statements need as run() does.",
+                 errmsg("permission denied to guard statements with \"parallel_guard.target\""),
+                 errdetail("Guarded statements need the EXECUTE privilege on function "
+                           "parallel_guard.run(), which role \"%s\" lacks.",
                            GetUserNameFromId(GetUserId(), false)),
-                 errhint("GRANT EXECUTE ON FUNCTION parallel_guard.run TO the role, or RESET "
+                 errhint("Grant EXECUTE on function parallel_guard.run() to the role, or RESET "
                          "parallel_guard.target.")));
 }
 
@@ -143,10 +142,11 @@ RunSpec spec_from_settings(StatementKind kind, const Node *stmt, const char *sql
     spec.delay_ms = guard_delay_ms();
     if (spec.min > spec.target)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("parallel_guard.min (%d) must not exceed parallel_guard.target (%d)",
+                        errmsg("\"parallel_guard.min\" (%d) must not exceed "
+                               "\"parallel_guard.target\" (%d)",
                                spec.min, spec.target),
-                        errhint("Lower parallel_guard.min, or RESET it to follow "
-                                "parallel_guard.target.")));
+                        errhint("Lower \"parallel_guard.min\", or RESET it to follow "
+                                "\"parallel_guard.target\".")));
     RawStmt raw;
     memset(&raw, 0, sizeof(raw));
     raw.type = T_RawStmt;
@@ -290,11 +290,11 @@ void run_unguarded(const Statement &st, StatementKind kind, const char *why)
     spec.min = guard_min(spec.target);
     spec.retries = guard_retries();
     TimestampTz start = GetCurrentTimestamp();
-    ereport(NOTICE, (errmsg("%s is not guarded", why),
-                     errdetail("It cannot run inside a subtransaction, which parallel_guard.target "
-                               "needs to roll back a short attempt; it runs as the plain "
-                               "statement.")));
-    ereport(LOG, (errmsg("parallel_guard: not guarded: %s", why)));
+    ereport(NOTICE, (errmsg("parallel_guard: %s is not guarded", why),
+                     errdetail("It cannot run inside a subtransaction, which "
+                               "\"parallel_guard.target\" needs to roll back a short attempt; it "
+                               "runs as the plain statement.")));
+    ereport(LOG, (errmsg("parallel_guard: %s is not guarded", why)));
     call_next(st.pstmt, st.query, false, st.context, st.params, st.env, st.dest, st.qc);
     (void) history_record(spec, nullptr, 0, start, RunOutcome::NotGuarded, 0);
     stats_record_run(nullptr, 0, RunOutcome::NotGuarded, 0);
@@ -311,8 +311,10 @@ void guard_as_written(const Statement &st, StatementKind kind)
     if ((is_index_build(kind) || kind == StatementKind::RefreshMatView) &&
         !bgworker_slots_available())
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("parallel_guard cannot count this server's parallel index builds "
-                               "in the session that runs them"),
+                        errmsg("parallel index builds cannot be guarded as written on this "
+                               "server"),
+                        errdetail("This server does not let parallel_guard count parallel index "
+                                  "builds in the session that runs them."),
                         errhint("Use parallel_guard.run() for this statement.")));
     RunSpec spec = spec_from_settings(kind, stmt, statement_text(st.pstmt, st.query));
     spec.query_id = st.pstmt->queryId;

@@ -49,34 +49,40 @@ void check_settings_here(const RunSpec &spec, int own_slots)
     bool caller_is_bgworker = MyBgworkerEntry != nullptr;
     int room = max_worker_processes - own_slots - (caller_is_bgworker ? 1 : 0);
     if (spec.target > room)
-        ereport(ERROR,
-                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                 errmsg("target %d can never be reached on this server", spec.target),
-                 caller_is_bgworker
-                     ? errdetail("max_worker_processes is %d; this caller is itself a background "
-                                 "worker (%s) holding one slot and parallel_guard's own "
-                                 "background worker takes another, which leaves at most %d for "
-                                 "parallel workers.",
-                                 max_worker_processes, MyBgworkerEntry->bgw_type, room)
-                     : errdetail("max_worker_processes is %d and parallel_guard's own background "
-                                 "worker takes one slot, which leaves at most %d for parallel "
-                                 "workers.",
-                                 max_worker_processes, room),
-                 errhint("Lower target, or raise max_worker_processes (this needs a restart).")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("target %d can never be reached on this server", spec.target),
+             caller_is_bgworker
+                 ? errdetail("\"max_worker_processes\" is %d; this caller is itself a background "
+                             "worker (%s) holding one slot and parallel_guard's own "
+                             "background worker takes another, which leaves at most %d for "
+                             "parallel workers.",
+                             max_worker_processes, MyBgworkerEntry->bgw_type, room)
+                 : errdetail("\"max_worker_processes\" is %d and parallel_guard's own background "
+                             "worker takes one slot, which leaves at most %d for parallel "
+                             "workers.",
+                             max_worker_processes, room),
+             errhint("Lower target, or raise \"max_worker_processes\" (this needs a "
+                     "restart).")));
     static bool said_no_queue = false;
     if (!queue_available() && !said_no_queue) {
         said_no_queue = true;
         ereport(LOG_SERVER_ONLY,
-                (errmsg("parallel_guard is not in shared_preload_libraries: guarded runs do not "
-                        "queue for parallel workers"),
-                 errhint("Add parallel_guard to shared_preload_libraries and restart to have "
-                         "concurrent guarded runs served first come, first served.")));
+                (errmsg("parallel_guard: guarded runs do not queue for parallel workers"),
+                 errdetail("The library is not in \"shared_preload_libraries\"."),
+                 errhint("Add parallel_guard to \"shared_preload_libraries\" and restart the "
+                         "server to have concurrent guarded runs served first come, first "
+                         "served.")));
     }
     if (max_parallel_workers < spec.target)
-        ereport(NOTICE, (errmsg("max_parallel_workers is %d in this session, below target %d",
-                                max_parallel_workers, spec.target),
-                         errdetail("No attempt can launch more than %d parallel workers.",
-                                   max_parallel_workers)));
+        ereport(NOTICE,
+                (errmsg("parallel_guard: \"max_parallel_workers\" is %d in this session, below "
+                        "target %d",
+                        max_parallel_workers, spec.target),
+                 errdetail_plural("No attempt can launch more than %d parallel worker.",
+                                  "No attempt can launch more than %d parallel workers.",
+                                  max_parallel_workers, max_parallel_workers)));
 }
 
 /* The SQLSTATE of a run whose last attempt is short: 53000 when waiting
@@ -97,31 +103,34 @@ int shortfall_sqlstate(Verdict last)
     if (last.verdict == Verdict::PlanTooSmall)
         ereport(ERROR,
                 (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                 errmsg("the plan asks for %d parallel workers, fewer than min %d", last.planned,
-                        spec.min),
+                 errmsg_plural("the plan asks for %d parallel worker, fewer than min %d",
+                               "the plan asks for %d parallel workers, fewer than min %d",
+                               last.planned, last.planned, spec.min),
                  errdetail("%s Retrying cannot change the plan, so no further attempt was made; "
                            "nothing was committed.",
                            detail),
                  spec.as_written
-                     ? errhint("parallel_guard.explain() shows the workers each launch of the plan "
-                               "asks for. Set the table's parallel_workers storage parameter "
-                               "(ALTER TABLE ... SET (parallel_workers = N)) or lower "
-                               "min_parallel_table_scan_size for more; functions must be PARALLEL "
-                               "SAFE. SET parallel_guard.min = 0 accepts plans that use fewer "
-                               "workers, or set parallel_guard.target only around the statements "
-                               "that need it (SET LOCAL).")
-                     : errhint("parallel_guard.explain() shows the workers each launch of the plan "
-                               "asks for. Set the table's parallel_workers storage parameter "
-                               "(ALTER TABLE ... SET (parallel_workers = N)) or lower "
-                               "min_parallel_table_scan_size for more; functions must be PARALLEL "
-                               "SAFE. A lower min accepts plans that use fewer workers.")));
-    ereport(
-        ERROR,
-        (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-         errmsg("only %d parallel workers launched, at least %d required", last.launched, spec.min),
-         errdetail("%s Every attempt was rolled back.", detail),
-         errhint("Raise max_parallel_workers or max_worker_processes, or run the statement "
-                 "when fewer parallel queries are active.")));
+                     ? errhint("Run parallel_guard.explain() to see the workers each launch of "
+                               "the plan asks for. Set the table's parallel_workers storage "
+                               "parameter (ALTER TABLE ... SET (parallel_workers = N)) or lower "
+                               "\"min_parallel_table_scan_size\" for more; functions must be "
+                               "PARALLEL SAFE. SET parallel_guard.min = 0 accepts plans that use "
+                               "fewer workers, or set \"parallel_guard.target\" only around the "
+                               "statements that need it (SET LOCAL).")
+                     : errhint("Run parallel_guard.explain() to see the workers each launch of "
+                               "the plan asks for. Set the table's parallel_workers storage "
+                               "parameter (ALTER TABLE ... SET (parallel_workers = N)) or lower "
+                               "\"min_parallel_table_scan_size\" for more; functions must be "
+                               "PARALLEL SAFE. A lower min accepts plans that use fewer "
+                               "workers.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+             errmsg_plural("only %d parallel worker launched, at least %d required",
+                           "only %d parallel workers launched, at least %d required", last.launched,
+                           last.launched, spec.min),
+             errdetail("%s Every attempt was rolled back.", detail),
+             errhint("Raise \"max_parallel_workers\" or \"max_worker_processes\", or run the "
+                     "statement when fewer parallel queries are active.")));
     pg_unreachable();
 }
 

@@ -21,7 +21,7 @@ const char *keep_exception_text(const char *text) noexcept
 void raise_cpp_failure(const char *message)
 {
     ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                    errmsg("parallel_guard internal error: %s", message)));
+                    errmsg_internal("internal error in parallel_guard: %s", message)));
     pg_unreachable();
 }
 

@@ -98,7 +98,7 @@ void explain_query(Explained *e, Query *query, const char *sql)
 {
     List *rewritten = QueryRewrite(query);
     if (list_length(rewritten) != 1)
-        elog(ERROR, "parallel_guard: unexpected rewrite of the statement's query");
+        elog(ERROR, "unexpected rewrite of the statement's query in parallel_guard.explain()");
     PlannedStmt *pstmt =
         pg_plan_query(linitial_node(Query, rewritten), sql, CURSOR_OPT_PARALLEL_OK, nullptr,
                       nullptr);
@@ -134,7 +134,7 @@ void stop_at_index(ObjectAccessType access, Oid class_id, Oid object_id, int sub
         if (get_rel_relkind(object_id) == RELKIND_INDEX) {
             Oid table;
             explained_workers = index_build_workers(object_id, &table);
-            ereport(ERROR, (errcode(kExplainStop), errmsg("parallel_guard explain stop")));
+            ereport(ERROR, (errcode(kExplainStop), errmsg_internal("parallel_guard explain stop")));
         }
     }
 }

@@ -140,8 +140,11 @@ int add_site(SiteKind kind, int query, int node_id, int planned, uint32 query_ha
     if (no_room)
         ereport(ERROR,
                 (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                 errmsg("parallel_guard cannot count more than %d index builds in one statement",
-                        room),
+                 errmsg_plural("parallel_guard cannot count more than %d index build in one "
+                               "statement",
+                               "parallel_guard cannot count more than %d index builds in one "
+                               "statement",
+                               room, room),
                  errdetail("Partitions were attached after the statement was checked.")));
     changed();
     return i;
@@ -305,7 +308,7 @@ TupleTableSlot *gather_call(PlanState *ps)
 {
     GatherHook *h = hook_of_gather(ps);
     if (h == nullptr)
-        elog(ERROR, "parallel_guard: executor hook lost its Gather node");
+        elog(ERROR, "executor hook of parallel_guard lost its Gather node");
     if (!initialized(ps) && ps->state->es_use_parallel_mode) {
         /*
          * First call, or the first after a rescan: a launch begins.  Not
@@ -348,7 +351,7 @@ TupleTableSlot *child_first_call(PlanState *ps)
 {
     GatherHook *h = hook_of_child(ps);
     if (h == nullptr)
-        elog(ERROR, "parallel_guard: executor hook lost its node");
+        elog(ERROR, "executor hook of parallel_guard lost its node");
     unhook_child(h); /* later calls go straight to the real node */
     count_if_awaiting(h);
     ExecProcNodeMtd real = h->child_call;

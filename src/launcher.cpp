@@ -120,9 +120,12 @@ BackgroundWorkerHandle *register_worker(dsm_segment *seg)
         ereport(ERROR,
                 (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
                  errmsg("could not start a background worker for parallel_guard.run()"),
-                 errdetail("All %d background worker slots (max_worker_processes) are in use.",
-                           max_worker_processes),
-                 errhint("Raise max_worker_processes, or run the statement when fewer "
+                 errdetail_plural("The %d background worker slot (\"max_worker_processes\") is "
+                                  "in use.",
+                                  "All %d background worker slots (\"max_worker_processes\") "
+                                  "are in use.",
+                                  max_worker_processes, max_worker_processes),
+                 errhint("Raise \"max_worker_processes\", or run the statement when fewer "
                          "background workers are active.")));
     return handle;
 }
@@ -152,7 +155,7 @@ WorkerRun *launch_worker(const RunSpec &spec)
                         errmsg("postmaster exited during parallel_guard.run()")));
         break;
     case BGWH_NOT_YET_STARTED:
-        elog(ERROR, "parallel_guard: background worker not started after startup wait");
+        elog(ERROR, "background worker of parallel_guard not started after startup wait");
     }
     return w;
 }

@@ -1,6 +1,26 @@
 /*
  * messages.cpp: message text, built with Boost.Format behind cpp_call().
  *
+ * Message style (PostgreSQL's Error Message Style Guide), for every file:
+ *  - Prefix: NOTICE, LOG and DEBUG lines start with "parallel_guard: "; they
+ *    mix with a script's other NOTICEs or with the whole server log, where
+ *    nothing else says where they come from.  ERRORs and WARNINGs have no
+ *    prefix: they answer a call of parallel_guard's (or a guarded
+ *    statement), and their SQLSTATE and CONTEXT identify them.  An internal
+ *    error that may surface in any statement (a hook's) names parallel_guard
+ *    in its words instead.
+ *  - Primary messages are short, lower case, without a period; the reason
+ *    goes to the DETAIL, what to do to the HINT, both complete sentences.
+ *  - Configuration names are in double quotes ("max_parallel_workers"),
+ *    except inside SQL shown as a command (SET parallel_guard.min = 0).
+ *  - A counted noun agrees with its number: errmsg_plural()/errdetail_plural(),
+ *    or plural() below for the text composed here.
+ *  - User-facing text goes through errmsg()/errdetail()/errhint() with a
+ *    literal format (the attempt NOTICEs too: one format per verdict, with
+ *    the counts composed here as arguments); errmsg_internal() is for what
+ *    should never happen and for the LOG lines, whose key=value format is
+ *    parsed and never translated.
+ *
  * The strings are composed in C++ and copied into palloc'd memory through
  * pg_call(); the ereport() calls happen afterwards in plain frames, so no
  * std::string is alive when PostgreSQL may raise an error.
@@ -26,6 +46,12 @@ char *to_palloc(const std::string &s)
     return out;
 }
 
+/* "1 parallel worker", "2 parallel workers" */
+std::string plural(long n, const char *one, const char *many)
+{
+    return (boost::format("%d %s") % n % (n == 1 ? one : many)).str();
+}
+
 std::string delay_string(long ms)
 {
     if (ms % 1000 == 0)
@@ -43,13 +69,19 @@ const char *counted_token(Counted c)
     return "?";
 }
 
+const char *kWorker = "parallel worker";
+const char *kWorkers = "parallel workers";
+
+/* "launched 2 parallel workers", "launched 1 parallel worker (counted in the
+ * lock group)" */
 std::string launched_string(const AttemptRecord &r)
 {
     if (r.launched < 0)
-        return "not launched";
+        return "no parallel workers launched";
+    std::string out = "launched " + plural(r.launched, kWorker, kWorkers);
     if (r.counted == Counted::LockGroup)
-        return (boost::format("launched %d (counted in the lock group)") % r.launched).str();
-    return (boost::format("launched %d") % r.launched).str();
+        out += " (counted in the lock group)";
+    return out;
 }
 
 /* " in 3 launches (Gather (node 2) over mid)": where it was decided */
@@ -71,69 +103,28 @@ std::string where_string(const AttemptRecord &r)
 std::string workers_string(const AttemptRecord &r)
 {
     if (r.planned < 0)
-        return (boost::format("%s parallel workers") % launched_string(r)).str();
+        return launched_string(r);
     if (r.launched < 0)
-        return (boost::format("planned %d parallel workers, none launched") % r.planned).str();
-    return (boost::format("planned %d, %s parallel workers%s") % r.planned % launched_string(r) %
-            where_string(r))
+        return (boost::format("planned %s, none launched") % plural(r.planned, kWorker, kWorkers))
+            .str();
+    return (boost::format("planned %d, %s%s") % r.planned % launched_string(r) % where_string(r))
         .str();
 }
 
-std::string outcome_string(const RunSpec &s, const AttemptRecord &r)
-{
-    switch (r.verdict) {
-    case Verdict::Met:
-        return (boost::format("%s: target %d met") % workers_string(r) % s.target).str();
-    case Verdict::PlanLimited:
-        if (r.planned == 0)
-            return (boost::format("the plan uses no parallel workers; accepted with min %d, "
-                                  "since retrying cannot change the plan") %
-                    s.min)
-                .str();
-        return (boost::format("%s: the plan asks for fewer than target %d; accepted, since "
-                              "retrying cannot change the plan") %
-                workers_string(r) % s.target)
-            .str();
-    case Verdict::Short:
-        return (boost::format("%s: short of target %d; rolled back, next attempt in %s") %
-                workers_string(r) % s.target % delay_string(s.delay_ms))
-            .str();
-    case Verdict::AcceptedShort:
-        return (boost::format("%s: short of target %d, at least min %d on the last attempt; "
-                              "accepted") %
-                workers_string(r) % s.target % s.min)
-            .str();
-    case Verdict::BelowMin:
-        return (boost::format("%s: fewer than min %d on the last attempt; rolled back") %
-                workers_string(r) % s.min)
-            .str();
-    case Verdict::PlanTooSmall:
-        return (boost::format("the plan asks for %d parallel workers%s, fewer than min %d; "
-                              "rolled back, since retrying cannot change the plan") %
-                r.planned % where_string(r) % s.min)
-            .str();
-    case Verdict::NotRun:
-        return "the statement ran no query and built no index (for example CREATE TABLE IF NOT "
-               "EXISTS found the table), so there were no parallel workers to guard; committed";
-    case Verdict::Failed: return "the statement failed";
-    case Verdict::Pending: break;
-    }
-    return "undecided";
-}
-
+/* The parts of an attempt's reports that are composed here: the counts and
+ * the deciding launch (workers, where), the delay, the timings of the
+ * NOTICE's DETAIL, and the whole LOG line. */
 struct AttemptText {
-    char *notice;
-    char *detail;
+    char *workers;
+    char *where;
+    char *delay;
+    char *timing;
     char *log;
 };
 
-AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
+AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
 {
-    std::string notice = (boost::format("parallel_guard: attempt %d of %d%s: %s") % r.number %
-                          s.retries % (revised ? ", revised by a later launch" : "") %
-                          outcome_string(s, r))
-                             .str();
-    std::string detail =
+    std::string timing =
         r.launched < 0
             ? (boost::format("Verdict %.1f ms after the attempt started.") % r.elapsed_ms).str()
             : (boost::format("Verdict %.1f ms after the launch, %.1f ms after the attempt "
@@ -141,7 +132,7 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
                r.verdict_ms % r.elapsed_ms)
                   .str();
     if (r.queued_ms >= 1.0)
-        detail += (boost::format(" Waited %.1f ms in the queue before launching%s.") % r.queued_ms %
+        timing += (boost::format(" Waited %.1f ms in the queue before launching%s.") % r.queued_ms %
                    (r.queue_room ? "" : " (the queue wait ran out)"))
                       .str();
     std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
@@ -151,7 +142,84 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r, bool revised)
                        s.min % verdict_name(r.verdict) % counted_token(r.counted) % r.verdict_ms %
                        r.elapsed_ms % r.queued_ms % r.launches)
                           .str();
-    return {to_palloc(notice), to_palloc(detail), to_palloc(log)};
+    return {to_palloc(workers_string(r)), to_palloc(where_string(r)),
+            to_palloc(delay_string(s.delay_ms)), to_palloc(timing), to_palloc(log)};
+}
+
+/*
+ * The NOTICE of an attempt's verdict: one literal (translatable) format per
+ * verdict, the composed parts as arguments; the reason, where there is
+ * one, opens the DETAIL.
+ */
+void notice_attempt(const RunSpec &s, const AttemptRecord &r, const AttemptText &t, bool revised)
+{
+    int n = r.number;
+    int of = s.retries;
+    const char *rev = revised ? ", revised by a later launch" : "";
+    switch (r.verdict) {
+    case Verdict::Met:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: target %d met", n, of, rev,
+                                t.workers, s.target),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::PlanLimited:
+        if (r.planned == 0)
+            ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: the plan uses no "
+                                    "parallel workers; accepted",
+                                    n, of, rev),
+                             errdetail("Retrying cannot change the plan, and min %d accepts it. "
+                                       "%s",
+                                       s.min, t.timing)));
+        else
+            ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: the plan asks for "
+                                    "fewer than target %d; accepted",
+                                    n, of, rev, t.workers, s.target),
+                             errdetail("Retrying cannot change the plan. %s", t.timing)));
+        return;
+    case Verdict::Short:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: short of target %d; "
+                                "rolled back, next attempt in %s",
+                                n, of, rev, t.workers, s.target, t.delay),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::AcceptedShort:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: short of target %d, at "
+                                "least min %d on the last attempt; accepted",
+                                n, of, rev, t.workers, s.target, s.min),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::BelowMin:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: %s: fewer than min %d on the "
+                                "last attempt; rolled back",
+                                n, of, rev, t.workers, s.min),
+                         errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::PlanTooSmall:
+        ereport(NOTICE, (errmsg_plural("parallel_guard: attempt %d of %d%s: the plan asks for %d "
+                                       "parallel worker%s, fewer than min %d; rolled back",
+                                       "parallel_guard: attempt %d of %d%s: the plan asks for %d "
+                                       "parallel workers%s, fewer than min %d; rolled back",
+                                       static_cast<unsigned long>(Max(r.planned, 0)), n, of, rev,
+                                       r.planned, t.where, s.min),
+                         errdetail("Retrying cannot change the plan. %s", t.timing)));
+        return;
+    case Verdict::NotRun:
+        ereport(NOTICE, (errmsg("parallel_guard: attempt %d of %d%s: the statement ran no query "
+                                "and built no index; committed",
+                                n, of, rev),
+                         errdetail("There were no parallel workers to guard: for example, CREATE "
+                                   "TABLE IF NOT EXISTS found the table. %s",
+                                   t.timing)));
+        return;
+    case Verdict::Failed:
+        ereport(NOTICE,
+                (errmsg("parallel_guard: attempt %d of %d%s: the statement failed", n, of, rev),
+                 errdetail_internal("%s", t.timing)));
+        return;
+    case Verdict::Pending: break;
+    }
+    ereport(NOTICE, (errmsg_internal("parallel_guard: attempt %d of %d%s: undecided", n, of, rev),
+                     errdetail_internal("%s", t.timing)));
 }
 
 } // namespace
@@ -185,12 +253,11 @@ const char *run_verdict_name(RunOutcome outcome, Verdict last, int sqlstate)
 
 void report_attempt(const RunSpec &spec, const AttemptRecord &rec, AttemptReport what)
 {
-    AttemptText t =
-        cpp_call([&] { return attempt_text(spec, rec, what == AttemptReport::Revised); });
+    AttemptText t = cpp_call([&] { return attempt_text(spec, rec); });
     if (what == AttemptReport::Log)
         ereport(LOG_SERVER_ONLY, (errmsg_internal("%s", t.log), errhidestmt(true)));
     else
-        ereport(NOTICE, (errmsg_internal("%s", t.notice), errdetail_internal("%s", t.detail)));
+        notice_attempt(spec, rec, t, what == AttemptReport::Revised);
 }
 
 void report_run(const RunSpec &spec, const AttemptRecord *recs, int n, double total_ms,

@@ -145,7 +145,7 @@ void pg_guard::require_shared_memory(const char *what)
                  errdetail("%s reads or clears shared memory that is reserved only when the "
                            "library is loaded at server start.",
                            what),
-                 errhint("Add parallel_guard to shared_preload_libraries and restart the "
+                 errhint("Add parallel_guard to \"shared_preload_libraries\" and restart the "
                          "server.")));
 }
 
@@ -156,13 +156,13 @@ void _PG_init(void)
         "parallel_guard.settle_time",
         "How long to wait for launched parallel workers to join the lock group.",
         "Used only when the exact launched count is not yet published, for example with "
-        "parallel_leader_participation off.",
+        "\"parallel_leader_participation\" off.",
         &settle_time_ms, 200, 1, 60 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.queue_timeout",
         "The longest a guarded run waits in the queue for free parallel workers, in all.",
         "After that its attempts launch without waiting (and are retried when short). "
-        "0 disables the waiting. Needs parallel_guard in shared_preload_libraries. "
+        "0 disables the waiting. Needs parallel_guard in \"shared_preload_libraries\". "
         "Superuser only: a shorter wait jumps the queue.",
         &queue_timeout_ms, 5 * 60 * 1000, 0, INT_MAX, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
@@ -170,48 +170,50 @@ void _PG_init(void)
         "parallel_guard.yield_to_reservations",
         "Whether ordinary parallel launches leave the workers reserved by guarded runs free.",
         "When on, a Gather, Gather Merge, parallel CREATE INDEX or VACUUM launches at most "
-        "max_parallel_workers minus the reserved workers, as if the pool were busier. "
-        "Needs parallel_guard in shared_preload_libraries.",
+        "\"max_parallel_workers\" minus the reserved workers, as if the pool were busier. "
+        "Needs parallel_guard in \"shared_preload_libraries\".",
         &yield_to_reservations, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.max_reserved_workers",
         "The most parallel workers guarded runs may reserve at once.",
-        "Ordinary parallel queries always keep the rest of max_parallel_workers. "
-        "-1 means the server's max_parallel_workers.",
-        &max_reserved_workers, -1, -1, 1024 /* MAX_PARALLEL_WORKER_LIMIT */, PGC_SIGHUP, 0, nullptr, nullptr,
-        nullptr);
+        "Ordinary parallel queries always keep the rest of \"max_parallel_workers\". "
+        "-1 means the server's \"max_parallel_workers\".",
+        &max_reserved_workers, -1, -1, 1024 /* MAX_PARALLEL_WORKER_LIMIT */, PGC_SIGHUP, 0, nullptr,
+        nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.priority",
         "The priority of this session's guarded runs in the queue: higher is served first.",
         "Taken when a run joins the queue. Superuser only (typically ALTER ROLE ... SET): "
-        "a higher priority jumps the queue. Needs parallel_guard in shared_preload_libraries.",
+        "a higher priority jumps the queue. Needs parallel_guard in "
+        "\"shared_preload_libraries\".",
         &queue_priority, 0, -100, 100, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.priority_aging",
         "A waiting guarded run's priority rises by one per this much time in the queue.",
-        "So that no run waits forever behind higher priorities. 0 disables aging.",
+        "Aging keeps a run from waiting forever behind higher priorities. 0 disables it.",
         &priority_aging_ms, 10 * 1000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
     /* A server-start setting can only exist when loaded at server start. */
     if (process_shared_preload_libraries_in_progress) {
         DefineCustomIntVariable(
             "parallel_guard.history_size", "How many finished guarded runs the history keeps.",
-            "Kept in shared memory and in pg_stat/; needs parallel_guard in "
-            "shared_preload_libraries.",
+            "Kept in shared memory and in pg_stat/. Needs parallel_guard in "
+            "\"shared_preload_libraries\".",
             &history_size, 200, 0, 100000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
         DefineCustomIntVariable(
             "parallel_guard.history_statement_size",
             "How many bytes of each statement's text the history keeps.",
-            "Like track_activity_query_size: longer texts are cut at a character boundary.",
-            &history_statement_size, 1024, 100, 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_BYTE,
-            nullptr, nullptr, nullptr);
+            "Like \"track_activity_query_size\": longer texts are cut at a character "
+            "boundary.",
+            &history_statement_size, 1024, 100, 1024 * 1024, PGC_POSTMASTER, GUC_UNIT_BYTE, nullptr,
+            nullptr, nullptr);
     }
     /* Seconds, not milliseconds: an age limit of a month exceeds INT_MAX ms. */
     DefineCustomIntVariable(
-        "parallel_guard.history_max_age",
-        "How long the history keeps a finished guarded run.",
+        "parallel_guard.history_max_age", "How long the history keeps a finished guarded run.",
         "Older runs are no longer shown and are dropped when the history is saved. "
-        "0 keeps runs of any age (parallel_guard.history_size still limits their number).",
+        "0 keeps runs of any age (\"parallel_guard.history_size\" still limits their "
+        "number).",
         &history_max_age_s, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
         "parallel_guard.history_journal",
@@ -229,17 +231,18 @@ void _PG_init(void)
     DefineCustomIntVariable(
         "parallel_guard.min",
         "The fewest parallel workers the last attempt of a guarded statement accepts.",
-        "Left at its default, it never exceeds parallel_guard.target.", &as_written_min, 2, 0,
+        "Left at its default, it never exceeds \"parallel_guard.target\".", &as_written_min, 2, 0,
         1024, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.retries",
-        "Attempts in all of a statement guarded by parallel_guard.target, the first included.",
+        "Attempts in all of a statement guarded by \"parallel_guard.target\", the first "
+        "included.",
         nullptr, &as_written_retries, 5, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guard.delay",
-        "The wait between two attempts of a statement guarded by parallel_guard.target.",
-        nullptr, &as_written_delay_ms, 2000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr,
-        nullptr, nullptr);
+        "The wait between two attempts of a statement guarded by \"parallel_guard.target\".",
+        nullptr, &as_written_delay_ms, 2000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
     (void) find_int_setting("parallel_guard.min", &min_record, &min_setting);
     MarkGUCPrefixReserved("parallel_guard");
 

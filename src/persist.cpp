@@ -141,8 +141,10 @@ void load_file(const char *path)
         if (!read_all(fd, &r, sizeof(r)))
             break; /* the end, or a record cut short by a crash */
         if (r.len > kLongestRecord) {
-            ereport(LOG, (errmsg("parallel_guard: file \"%s\" is damaged after %d records", path,
-                                 records)));
+            ereport(LOG, (errmsg_plural("parallel_guard: file \"%s\" is damaged after %d record",
+                                        "parallel_guard: file \"%s\" is damaged after %d records",
+                                        records, path, records),
+                          errdetail("The records after the damage are not loaded.")));
             break;
         }
         if (r.len + 1 > cap) {

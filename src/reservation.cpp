@@ -163,7 +163,7 @@ TupleTableSlot *registered_at_child(PlanState *ps)
 {
     ExecProcNodeMtd real = in_flight_child_call;
     if (ps != in_flight_child || real == nullptr)
-        elog(ERROR, "parallel_guard: a launch in flight lost its node");
+        elog(ERROR, "executor hook of parallel_guard lost the node of a launch in flight");
     unhook_in_flight_child();
     queue_launch_registered();
     return real(ps);
@@ -467,8 +467,9 @@ void redirect_max_parallel_workers()
 {
     if (!find_int_setting("max_parallel_workers", &mpw_record, &mpw_setting) ||
         mpw_setting->variable != &max_parallel_workers) {
-        ereport(LOG, (errmsg("parallel_guard cannot find the setting max_parallel_workers: "
-                             "reserved workers are not kept free from ordinary queries")));
+        ereport(LOG, (errmsg("parallel_guard: could not find setting \"max_parallel_workers\""),
+                      errdetail("Workers reserved by guarded runs are not kept free from "
+                                "ordinary queries.")));
         return;
     }
     session_max_parallel_workers = max_parallel_workers;

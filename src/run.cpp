@@ -35,13 +35,6 @@ int int_arg(FunctionCallInfo fcinfo, int i, const char *name)
     return PG_GETARG_INT32(i);
 }
 
-[[noreturn]] void bad_argument(const char *message, const char *hint)
-{
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg_internal("%s", message),
-                    hint ? errhint("%s", hint) : 0));
-    pg_unreachable();
-}
-
 /*
  * The interval in milliseconds.  Counted in milliseconds, not microseconds,
  * every interval fits in 64 bits: |month| <= 2^31 gives at most 5.6e18 ms,
@@ -72,27 +65,32 @@ RunSpec read_arguments(FunctionCallInfo fcinfo)
     const Interval *delay = PG_GETARG_INTERVAL_P(4);
 
     if (spec.target < 1)
-        bad_argument(psprintf("target must be at least 1, not %d", spec.target), nullptr);
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("target must be at least 1, not %d", spec.target)));
     if (spec.min < 0)
-        bad_argument(psprintf("min must not be negative, not %d", spec.min), nullptr);
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("min must not be negative, not %d", spec.min)));
     if (spec.min > spec.target)
-        bad_argument(psprintf("min (%d) must not exceed target (%d)", spec.min, spec.target),
-                     nullptr);
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("min (%d) must not exceed target (%d)", spec.min, spec.target)));
     if (spec.retries < 1)
-        bad_argument(psprintf("retries must be at least 1, not %d", spec.retries),
-                     "retries counts every attempt, the first included: 1 means a single "
-                     "attempt and no retry.");
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("retries must be at least 1, not %d", spec.retries),
+                        errdetail("The argument retries counts every attempt, the first "
+                                  "included: 1 means a single attempt and no retry.")));
     /* 17 and later have infinite intervals: -infinity is negative, infinity
      * is no delay one can wait out. */
     if (INTERVAL_IS_NOBEGIN(delay))
-        bad_argument("delay must not be negative", nullptr);
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("delay must not be negative")));
     if (INTERVAL_NOT_FINITE(delay))
-        bad_argument("delay must be finite",
-                     "Give the wait between two attempts, such as '2 seconds'; "
-                     "statement_timeout bounds the whole call.");
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("delay must be finite"),
+                        errhint("Give the wait between two attempts, such as '2 seconds'; "
+                                "\"statement_timeout\" bounds the whole call.")));
     spec.delay_ms = interval_ms(delay);
     if (spec.delay_ms < 0)
-        bad_argument("delay must not be negative", nullptr);
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("delay must not be negative")));
 
     return spec;
 }
@@ -119,7 +117,7 @@ void warn_about_transaction()
                          "at READ COMMITTED.")));
     else if (IsTransactionBlock() || IsSubTransaction())
         ereport(NOTICE,
-                (errmsg("parallel_guard.run() commits its table independently of the calling "
+                (errmsg("parallel_guard: run() commits independently of the calling "
                         "transaction"),
                  errdetail("A later ROLLBACK, of a savepoint or of the whole transaction, does "
                            "not remove the table.")));

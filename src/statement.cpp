@@ -44,14 +44,52 @@ void statement_error_callback(void *arg)
         errcontext("SQL statement given to parallel_guard.run()");
 }
 
-[[noreturn]] void reject(const char *why, const char *detail)
+/* A statement run() refuses, each with its own literal (translatable) text. */
+enum class Refusal { AsExecute, WithNoData, Concurrently, Temporary };
+
+[[noreturn]] void reject(Refusal r)
+{
+    switch (r) {
+    case Refusal::AsExecute:
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("parallel_guard.run() does not support CREATE TABLE ... AS EXECUTE"),
+                        errdetail("Prepared statements of the calling session do not exist in the "
+                                  "background worker."),
+                        errhint("Give the prepared statement's query itself.")));
+        break;
+    case Refusal::WithNoData:
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("parallel_guard.run() does not support WITH NO DATA"),
+                        errdetail("WITH NO DATA runs no query, so there are no parallel workers "
+                                  "to guard."),
+                        errhint("Run the statement directly.")));
+        break;
+    case Refusal::Concurrently:
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("parallel_guard.run() does not support CREATE INDEX CONCURRENTLY"),
+                        errdetail("It commits several transactions of its own, so an attempt "
+                                  "could not be rolled back as a whole."),
+                        errhint("Guard CREATE INDEX without CONCURRENTLY, or run the statement "
+                                "directly.")));
+        break;
+    case Refusal::Temporary:
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("parallel_guard.run() does not support temporary tables"),
+                        errdetail("The statement runs in a background worker whose temporary "
+                                  "schema disappears when the worker exits."),
+                        errhint("Create a permanent table, or run the statement directly.")));
+        break;
+    }
+    pg_unreachable();
+}
+
+[[noreturn]] void reject_kind(const char *tag)
 {
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                    errmsg("statement not supported by parallel_guard.run(): %s", why),
-                    errhint("parallel_guard.run() accepts CREATE TABLE ... AS, SELECT ... INTO, "
-                            "CREATE MATERIALIZED VIEW ... AS, REFRESH MATERIALIZED VIEW and "
-                            "CREATE INDEX."),
-                    detail ? errdetail_internal("%s", detail) : 0));
+                    errmsg("parallel_guard.run() does not support %s", tag),
+                    errdetail("Only CREATE TABLE ... AS, SELECT ... INTO, CREATE MATERIALIZED "
+                              "VIEW ... AS, REFRESH MATERIALIZED VIEW and CREATE INDEX can be "
+                              "guarded.")));
     pg_unreachable();
 }
 
@@ -60,10 +98,6 @@ bool is_temp_rangevar(const RangeVar *rel)
     return rel->relpersistence == RELPERSISTENCE_TEMP ||
            (rel->schemaname && strcmp(rel->schemaname, "pg_temp") == 0);
 }
-
-const char *temp_detail =
-    "The statement runs in a background worker whose temporary schema disappears "
-    "when the worker exits.";
 
 } // namespace
 
@@ -78,9 +112,11 @@ GuardedStatement parse_guarded_statement(const char *sql)
     error_context_stack = errcb.previous;
 
     if (list_length(stmts) != 1)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("parallel_guard.run() needs exactly one SQL statement, got %d",
-                               list_length(stmts))));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("parallel_guard.run() needs exactly one SQL statement"),
+                 errdetail_plural("The text holds %d statement.", "The text holds %d statements.",
+                                  list_length(stmts), list_length(stmts))));
 
     GuardedStatement st;
     st.raw = linitial_node(RawStmt, stmts);
@@ -97,29 +133,23 @@ GuardedStatement parse_guarded_statement(const char *sql)
                                                   : StatementKind::CreateTableAs;
         st.new_relation = ctas->into->rel;
         if (IsA(ctas->query, ExecuteStmt))
-            reject("... AS EXECUTE is not supported",
-                   "Prepared statements of the calling session do not exist in the background "
-                   "worker.");
+            reject(Refusal::AsExecute);
         if (ctas->into->skipData)
-            reject("WITH NO DATA runs no query, so there are no parallel workers to guard",
-                   nullptr);
+            reject(Refusal::WithNoData);
     } else if (IsA(stmt, RefreshMatViewStmt)) {
         st.kind = StatementKind::RefreshMatView;
         if (castNode(RefreshMatViewStmt, stmt)->skipData)
-            reject("WITH NO DATA runs no query, so there are no parallel workers to guard",
-                   nullptr);
+            reject(Refusal::WithNoData);
     } else if (IsA(stmt, IndexStmt)) {
         st.kind = StatementKind::CreateIndex;
         if (castNode(IndexStmt, stmt)->concurrent)
-            reject("CREATE INDEX CONCURRENTLY is not supported",
-                   "It commits several transactions of its own, so an attempt could not be "
-                   "rolled back as a whole.");
+            reject(Refusal::Concurrently);
     } else {
         const char *tag = GetCommandTagName(CreateCommandTag(stmt));
-        reject(psprintf("the statement is %s", tag), nullptr);
+        reject_kind(tag);
     }
     if (st.new_relation && is_temp_rangevar(st.new_relation))
-        reject("temporary tables are not supported", temp_detail);
+        reject(Refusal::Temporary);
     return st;
 }
 
@@ -362,8 +392,8 @@ void analyze_for_temp_references(void *p)
     if (ref.uncommitted)
         ereport(ERROR,
                 (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                 errmsg("statement not supported by parallel_guard.run(): it uses the %s \"%s\", "
-                        "which the calling transaction created or changed",
+                 errmsg("parallel_guard.run() cannot use the %s \"%s\", which the calling "
+                        "transaction created or changed",
                         ref.what, ref.name),
                  errdetail("The statement runs in a background worker in a transaction of its "
                            "own, which cannot see this transaction's uncommitted definitions: "
@@ -373,8 +403,7 @@ void analyze_for_temp_references(void *p)
                          "parallel_guard.run(), or run the statement directly.")));
     ereport(ERROR,
             (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-             errmsg("statement not supported by parallel_guard.run(): it uses the temporary %s "
-                    "\"%s\" of this session",
+             errmsg("parallel_guard.run() cannot use the temporary %s \"%s\" of this session",
                     ref.what, ref.name),
              errdetail("The statement runs in a background worker, which cannot see this "
                        "session's temporary objects: there the name would resolve to another "
@@ -445,7 +474,7 @@ void check_target_relation(const GuardedStatement &st)
     Oid nsp = RangeVarGetCreationNamespace(rel);
 
     if (isTempNamespace(nsp) || isAnyTempNamespace(nsp))
-        reject("temporary tables are not supported", temp_detail);
+        reject(Refusal::Temporary);
 
     /* The same check CREATE TABLE makes, made before any worker starts. */
     AclResult acl = object_aclcheck(NamespaceRelationId, nsp, GetUserId(), ACL_CREATE);

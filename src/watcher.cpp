@@ -579,10 +579,10 @@ struct WaitChain {
         appendStringInfo(&how, " waits for PID %d, which", chain.pids[i]);
     ereport(ERROR,
             (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-             errmsg("parallel_guard.run() would wait for itself: the statement needs a lock "
-                    "that the calling transaction holds"),
-             errdetail("Attempt %d of %d: %s waits for a lock held by PID %d, which waits for "
-                       "the worker; the attempt was rolled back.",
+             errmsg("parallel_guard.run() would wait for itself"),
+             errdetail("The statement needs a lock that the calling transaction holds. Attempt "
+                       "%d of %d: %s waits for a lock held by PID %d, which waits for the "
+                       "worker; the attempt was rolled back.",
                        wt->rec->number, wt->spec->retries, how.data, MyProcPid),
              errhint("Call parallel_guard.run() outside the transaction that locks the tables "
                      "the statement reads, or commit that transaction first.")));
@@ -861,7 +861,7 @@ void inline_watch_look(InlineWatch *iw, bool may_raise)
     if (may_raise && inline_watch_rolls_back(iw) && !wt->short_raised) {
         wt->short_raised = true;
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-                        errmsg_internal("parallel_guard: attempt %d of %d is rolled back",
+                        errmsg_internal("attempt %d of %d of a guarded statement is rolled back",
                                         wt->rec->number, wt->spec->retries)));
     }
 }

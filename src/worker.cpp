@@ -104,11 +104,13 @@ const char *attach_and_connect(Datum main_arg, shm_toc **toc_out)
     if (seg == nullptr)
         ereport(ERROR,
                 (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                 errmsg("parallel_guard worker could not map its dynamic shared memory segment")));
+                 errmsg("could not map dynamic shared memory segment"),
+                 errdetail("The attempt that started this background worker has already ended.")));
     shm_toc *toc = shm_toc_attach(kTocMagic, dsm_segment_address(seg));
     if (toc == nullptr)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("parallel_guard worker found a bad magic number in its segment")));
+                        errmsg_internal("dynamic shared memory segment of this background worker "
+                                        "was not made by parallel_guard")));
     shared = static_cast<GuardShared *>(shm_toc_lookup(toc, kKeyShared, false));
     sites = static_cast<LaunchSite *>(shm_toc_lookup(toc, kKeySites, false));
     reservation_serve_caller(shared->caller_procno); /* its own run's reservation is its own */

@@ -230,7 +230,7 @@ my $caller = caller_session('caller');
 		  . "'CREATE TABLE ws_never AS SELECT k FROM big', 4, 0, 1)");
 	is($r->{sqlstate}, '22023', "$label: SQLSTATE 22023") or diag($r->{err});
 	like($r->{err}, qr/ERROR:  22023: target 4 can never be reached/, "$label: the message says so");
-	like($r->{err}, qr/^DETAIL:  max_worker_processes is 4\b/m,
+	like($r->{err}, qr/^DETAIL:  "max_worker_processes" is 4\b/m,
 		"$label: the DETAIL names max_worker_processes and its value");
 	unlike($r->{err}, qr/parallel_guard: attempt/, "$label: no attempt was made");
 	nothing_left($label, $caller, 'ws_never');

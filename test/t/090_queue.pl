@@ -790,7 +790,7 @@ $node->stop;
 	is($pctl->run('SELECT count(*) FROM parallel_guard.queue')->{sqlstate},
 		'55000', "$label: the queue view still says so");
 	my $log = log_since($plain, $off);
-	my $said = () = $log =~ /parallel_guard is not in shared_preload_libraries: guarded runs do not queue/g;
+	my $said = () = $log =~ /parallel_guard: guarded runs do not queue for parallel workers/g;
 	cmp_ok($said, '>=', 1, "$label: the server log says that guarded runs do not queue");
 	$_->quit for $pctl, $h, $s;
 	$plain->stop;

@@ -26,7 +26,7 @@ $node->start;
 
 my ($rc, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION parallel_guard');
 is($rc, 0, 'CREATE EXTENSION succeeds without the library preloaded');
-like($err, qr/WARNING:  parallel_guard is not in shared_preload_libraries/,
+like($err, qr/WARNING:  parallel_guard is not in "shared_preload_libraries"/,
 	'CREATE EXTENSION warns that the library is not preloaded');
 like($err, qr/DETAIL:  .*history and stats raise an error/,
 	'the warning says the views raise an error');
@@ -41,7 +41,7 @@ for my $what ('SELECT * FROM parallel_guard.queue', 'SELECT * FROM parallel_guar
 	like($err,
 		qr/ERROR:  55000: parallel_guard must be loaded via "shared_preload_libraries"/,
 		"$what: ERROR 55000 names shared_preload_libraries");
-	like($err, qr/HINT:  Add parallel_guard to shared_preload_libraries and restart the server\./,
+	like($err, qr/HINT:  Add parallel_guard to "shared_preload_libraries" and restart the server\./,
 		"$what: the HINT says what to do");
 }
 

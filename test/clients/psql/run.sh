@@ -34,7 +34,7 @@ trap 'rm -f "$err"' EXIT
 } 3>&1
 [ "$rc" -eq 0 ] && exit 0
 
-# VERBOSITY verbose: "psql:FILE:LINE: ERROR:  53000: only 1 parallel workers ..."
+# VERBOSITY verbose: "psql:FILE:LINE: ERROR:  53000: only 1 parallel worker ..."
 sqlstate=$(sed -n 's/.*ERROR:  \([0-9A-Z]\{5\}\): .*/\1/p' "$err" | head -n 1)
 echo "$name (psql): FAILED: SQLSTATE ${sqlstate:-unknown}, psql exit code $rc" >&2
 # Only 53000 is worth retrying later; 55000 needs a change first.
