@@ -11,7 +11,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'parallel_guard';
 -- The history (new in 1.1) shows the run made under 1.0: the library kept it.
 SELECT count(*) AS up1_runs_in_history FROM parallel_guard.history WHERE statement LIKE '%up1%';
 -- The objects of an update equal those of a fresh install, which runs its
--- own script (parallel_guard--1.4.sql): the same objects, definitions
+-- own script (parallel_guard--1.5.sql): the same objects, definitions
 -- (function signatures, attributes and bodies; view queries), privileges
 -- and comments.
 CREATE FUNCTION pg_temp.extension_objects() RETURNS TABLE (object text, definition text)

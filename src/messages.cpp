@@ -26,7 +26,7 @@
  * std::string is alive when PostgreSQL may raise an error.
  *
  * The LOG lines are key=value pairs in a fixed order, so log tools can parse
- * them:  parallel_guard: attempt=2/5 pid=1234 planned=4 launched=4 ...
+ * them:  parallel_guard: attempt=2/5 worker_pid=1234 planned=4 launched=4 ...
  */
 #include "messages.hpp"
 
@@ -135,7 +135,7 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
         timing += (boost::format(" Waited %.1f ms in the queue before launching%s.") % r.queued_ms %
                    (r.queue_room ? "" : " (the queue wait ran out)"))
                       .str();
-    std::string log = (boost::format("parallel_guard: attempt=%d/%d pid=%d planned=%d launched=%d "
+    std::string log = (boost::format("parallel_guard: attempt=%d/%d worker_pid=%d planned=%d launched=%d "
                                      "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
                                      "elapsed_ms=%.3f queued_ms=%.3f launches=%d") %
                        r.number % s.retries % r.worker_pid % r.planned % r.launched % s.target %

@@ -80,7 +80,7 @@ my %runs_by_pid;
     while (my $l = <$fh>) {
         next unless $l =~ /\[(\d+)\] .*?parallel_guard: (attempt=|run )/;
         my $pid = $1;
-        if ($l =~ /parallel_guard: attempt=(\d+)\/(\d+) pid=(\d+) planned=(-?\d+) launched=(-?\d+) target=(\d+) min=(\d+) verdict=(\w+) counted=(\w+) verdict_ms=([\d.]+) elapsed_ms=([\d.]+)/) {
+        if ($l =~ /parallel_guard: attempt=(\d+)\/(\d+) worker_pid=(\d+) planned=(-?\d+) launched=(-?\d+) target=(\d+) min=(\d+) verdict=(\w+) counted=(\w+) verdict_ms=([\d.]+) elapsed_ms=([\d.]+)/) {
             push @{ $open{$pid} }, { n => $1, of => $2, wpid => $3, planned => $4, launched => $5,
                                      verdict => $8, counted => $9, verdict_ms => $10,
                                      elapsed_ms => $11 };

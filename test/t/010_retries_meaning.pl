@@ -97,7 +97,7 @@ $s->query('SET max_parallel_workers = 2');
 		'retries 3: attempts 1 and 2 rolled back, attempt 3 accepted');
 	is(join(',', map { $_->{launched} } @$att),
 		'2,2,2', 'retries 3: every attempt launched 2 workers');
-	my %pids = map { $_->{pid} => 1 } @$att;
+	my %pids = map { $_->{worker_pid} => 1 } @$att;
 	is(scalar(keys %pids), 3, 'retries 3: each attempt ran in its own worker');
 	is_deeply([ notices($r->{err}) ], [ '1 of 3', '2 of 3', '3 of 3' ],
 		'retries 3: NOTICEs "attempt 1 of 3", "2 of 3", "3 of 3", in order');

@@ -68,7 +68,7 @@ sub start_call
 	my $n = $caller->start("SELECT * FROM parallel_guard.run("
 		  . "'CREATE TABLE $table AS $select', $args)");
 	my ($wpid, $launched, $verdict) = wait_log($node, $off,
-		qr/parallel_guard: attempt=1\/$retries pid=(\d+) planned=\d+ launched=(-?\d+) .*?verdict=(\w+)/
+		qr/parallel_guard: attempt=1\/$retries worker_pid=(\d+) planned=\d+ launched=(-?\d+) .*?verdict=(\w+)/
 	);
 	return ($caller, $n, $wpid // 0, ($launched // '') . '|' . ($verdict // ''));
 }

@@ -150,8 +150,8 @@ sub crosscheck
 	my %early = (calls => 0, launched => 0, planned => 0); # rolled back, yet logged
 	for my $a (@att)
 	{
-		my $what = "$label, attempt $a->{number} (PID $a->{pid}, $a->{verdict})";
-		my $entries = $ex->{ $a->{pid} } // [];
+		my $what = "$label, attempt $a->{number} (PID $a->{worker_pid}, $a->{verdict})";
+		my $entries = $ex->{ $a->{worker_pid} } // [];
 		my $last = $a->{number} == scalar(@att);
 		if ($last)
 		{

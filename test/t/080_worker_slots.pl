@@ -207,7 +207,7 @@ my $caller = caller_session('caller');
 	my $n = $c->start("SELECT * FROM parallel_guard.run("
 		  . "'CREATE TABLE ws_c AS SELECT k FROM big', 2, 1, 3, '3 s')");
 	my ($verdict) = wait_log($node, $off,
-		qr/parallel_guard: attempt=1\/3 pid=\d+ planned=\d+ launched=\d+ .*?verdict=(\w+)/, 30);
+		qr/parallel_guard: attempt=1\/3 worker_pid=\d+ planned=\d+ launched=\d+ .*?verdict=(\w+)/, 30);
 	is($verdict, 'short', "$label: attempt 1 is short (1 of 2 workers)");
 	ok($ctl->poll("SELECT ($GUARD_SQL) + ($PW_SQL)", '0', 5),
 		"$label: attempt 1's worker has exited");

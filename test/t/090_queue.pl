@@ -262,7 +262,7 @@ sub attempts_by_pid
 	my %by;
 	my $log = log_since($on // $node, $offset);
 	while ($log =~
-		m/^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+(?:\.\d+)?) \S+ \[(\d+)\] LOG:  parallel_guard: attempt=(\d+)\/\d+ pid=\d+ planned=-?\d+ launched=(-?\d+) target=\d+ min=\d+ verdict=(\w+) counted=\w+ verdict_ms=[\d.]+ elapsed_ms=([\d.]+) queued_ms=([\d.]+)/mg
+		m/^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+(?:\.\d+)?) \S+ \[(\d+)\] LOG:  parallel_guard: attempt=(\d+)\/\d+ worker_pid=\d+ planned=-?\d+ launched=(-?\d+) target=\d+ min=\d+ verdict=(\w+) counted=\w+ verdict_ms=[\d.]+ elapsed_ms=([\d.]+) queued_ms=([\d.]+)/mg
 	  )
 	{
 		my $t = timegm(0, $5, $4, $3, $2 - 1, $1) + $6;

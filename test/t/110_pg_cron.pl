@@ -250,7 +250,7 @@ for my $m (sort keys %mode)
 		"$what, met: parallel_guard.history has the job's run (its pid, role, verdict met, 2 workers)");
 	my $log = log_since($node, $mode{$m}{log});
 	like($log,
-		qr/\[$run{met}{pid}\] LOG: +parallel_guard: attempt=1\/1 pid=\d+ planned=2 launched=2 target=2 min=2 verdict=met /,
+		qr/\[$run{met}{pid}\] LOG: +parallel_guard: attempt=1\/1 worker_pid=\d+ planned=2 launched=2 target=2 min=2 verdict=met /,
 		"$what, met: the attempt's LOG line, from the job's process, is in the server log");
 	# pg_cron before 1.6.6 repeats what a job's process sends it in the
 	# launcher's log; from 1.6.6 it no longer repeats notices.
