@@ -25,3 +25,11 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION parallel_guard.explain(pg_catalog.text, pg_catalog.int4) IS
 'plans a statement as parallel_guard.run() would and lists the launches of parallel workers it plans, without running it';
+
+-- The queue view lists runs in the order they are served (it listed them by
+-- waiting_since, which priorities made misleading): the runs admitted or
+-- between two attempts (no queue_position) first, then the waiting ones by
+-- queue_position.  Same columns, so OR REPLACE keeps its privileges.
+CREATE OR REPLACE VIEW parallel_guard.queue AS
+    SELECT * FROM parallel_guard.queue_status()
+    ORDER BY queue_position NULLS FIRST, waiting_since;

@@ -82,8 +82,11 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION parallel_guard.queue_status() IS
 'guarded runs now waiting for parallel workers or running, by priority, then first come first served';
 
+-- In the order runs are served: the runs admitted or between two attempts
+-- (no queue_position) first, then the waiting ones by queue_position.
 CREATE VIEW parallel_guard.queue AS
-    SELECT * FROM parallel_guard.queue_status() ORDER BY waiting_since;
+    SELECT * FROM parallel_guard.queue_status()
+    ORDER BY queue_position NULLS FIRST, waiting_since;
 
 GRANT SELECT ON parallel_guard.queue TO PUBLIC;
 

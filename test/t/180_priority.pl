@@ -255,6 +255,12 @@ sub admission_order
 	is( join(',', map { $v->{ $_->[0]->pid }{position} // '?' } @runs),
 		'1,2,3,4', "$label: positions H 1, L1 2, L2 3, L3 4")
 	  or diag(describe($v));
+	my %who = map { $_->[0]->pid => $_->[2] } @runs;
+	$who{ $h->pid } = 'holder';
+	is( join(',',
+			map { $who{$_} // () } split /\n/, $ctl->query('SELECT pid FROM parallel_guard.queue')),
+		'holder,H,L1,L2,L3',
+		"$label: the queue view lists runs in the order they are served: the running holder, then H (arrived last), L1, L2, L3");
 	is( sq($ctl, "SELECT priority, effective_priority FROM parallel_guard.queue WHERE pid = $hp"),
 		'10|10', "$label: the view shows H's priority 10, effective 10");
 	is( sq($ctl, "SELECT priority FROM parallel_guard.queue WHERE pid = $l1"),
