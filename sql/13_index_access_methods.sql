@@ -3,7 +3,7 @@
 -- and later; before it, btree alone).  btree builds in parallel everywhere,
 -- BRIN from 17, GIN from 18, hash never.  A serial build is known
 -- beforehand (planned 0) and never retried; a parallel one is counted from
--- the worker's lock group (the attempts' NOTICEs carry timings: not shown).
+-- PostgreSQL's registrations (the attempts' NOTICEs carry timings: not shown).
 -- Which of the expected files this server must match (pg_regress takes any
 -- of them): 13_index_access_methods.out from 18, _1 for 17, _2 before.
 SELECT current_setting('server_version_num')::int >= 170000 AS brin_builds_in_parallel,

@@ -1,10 +1,10 @@
 -- Every supported statement kind, with the pool free and with a forced
--- shortfall.  CREATE INDEX has no Gather node: its workers are counted in
--- the worker's lock group; its plan is known beforehand only from the
+-- shortfall.  CREATE INDEX has no Gather node: its workers are counted from
+-- PostgreSQL's registrations (the lock group as a fallback); its plan is known beforehand only from the
 -- table's parallel_workers storage parameter (big has 4), else NULL.
 \set VERBOSITY terse
 \set SHOW_CONTEXT never
--- Index builds are counted in the lock group: give slow machines room.
+-- Index builds are counted from their registrations: give slow machines room.
 SET parallel_guard.settle_time = '2s';
 -- SELECT ... INTO
 SELECT achieved_workers, attempts, target_met, planned_workers, row_count

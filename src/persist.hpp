@@ -7,7 +7,7 @@
  * records (kind, length, bytes):
  *  - parallel_guard.history, a snapshot of both, written whole (a temporary
  *    file and durable_rename()) at a clean shutdown, at a reset, and when
- *    the journal has grown to about history_size records;
+ *    the journal has grown to 2 x history_size records (at least 16);
  *  - parallel_guard.journal, appended with one write() per finished run
  *    (its history entry) and per stats change (the stats entry as it now
  *    is), by the process that recorded it, under the lock of that data.

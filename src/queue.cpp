@@ -50,7 +50,7 @@
  *
  * The queue lives in shared memory reserved at server start (one entry per
  * possible backend) under one LWLock.  An entry is removed when its run ends,
- * on error (run.cpp's cleanup) and at process exit; entries whose process is
+ * on error (attempt_loop.cpp's cleanup) and at process exit; entries whose process is
  * gone are pruned on every look.
  */
 #include "queue.hpp"

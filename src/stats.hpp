@@ -4,7 +4,8 @@
  *
  * Kept in shared memory reserved at server start (needs parallel_guard in
  * shared_preload_libraries; empty otherwise), like pg_stat_statements'
- * counters: they survive until the server stops or a reset.
+ * counters, and saved under pg_stat/ with the history (persist.cpp): they
+ * survive restarts and crashes, until a reset.
  */
 #pragma once
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/bench_queue.sh: benchmark of the queue of guarded runs and of reserved
-# workers, on a throwaway PostgreSQL 15 cluster (as root: bash
+# workers, on a throwaway PostgreSQL cluster (15, or PG_MAJOR / PG_PRIVATE_CONFIG as
+# in test/lib.sh; as root: bash
 # test/bench_queue.sh; about 15 minutes on 2 cores with the defaults).
 # Rerunnable: every run starts a fresh cluster.
 #
