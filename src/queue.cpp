@@ -398,7 +398,7 @@ void reserve_for_head(QueueEntry *head)
 
 /*
  * Room for the run's goal in parallel workers, and for as many worker slots
- * plus its own guard worker's, after the runs that are launching?  A session
+ * plus its own guard worker's (run() only), after the runs that are launching?  A session
  * that caps max_parallel_workers below target can never see more than its
  * cap: it waits for that many.  Nor can a run ever have worker slots that
  * other background workers hold (the logical replication launcher, another
@@ -418,20 +418,25 @@ bool pool_has_room(const QueueEntry &me)
             continue;
         /* What it has not registered yet, PostgreSQL does not count yet. */
         held += admitted_hold(e);
+        if (e.as_written)
+            continue; /* it runs in its caller: no guard worker of its own */
         if (e.state == QueueState::Launching && e.worker_pid == 0)
             starting++; /* its own worker's slot */
         else
             guard_workers++;
     }
+    /* run()'s guard worker takes a slot too; a statement guarded as written
+     * runs in its caller, a backend, which takes none. */
+    int own_slot = me.as_written ? 0 : 1;
     int others = std::max(0, bg_procs - pw_procs - guard_workers);
-    target = std::max(0, std::min(target, max_worker_processes - others - 1));
+    target = std::max(0, std::min(target, max_worker_processes - others - own_slot));
     /* PostgreSQL admits a registration while all the registered parallel
      * workers number fewer than the registering session's own setting: a
      * session that lowered it sees room only below its own value. */
     int free_parallel = std::min(server_pool(), session_max_parallel_workers_setting()) -
                         running_pw - held;
     int free_slots = max_worker_processes - used_slots - held - starting;
-    return free_parallel >= target && free_slots >= target + 1;
+    return free_parallel >= target && free_slots >= target + own_slot;
 }
 
 /*

@@ -19,6 +19,9 @@
 # of the caller, the caller's session works, and once the slots are free a
 # guarded call gets its worker and 2 parallel workers (so no failed call
 # kept a slot, even after 20 failures in a row).
+#  (E) on the preloaded node, a statement guarded as written (target 2)
+#      while a parallel query holds 1 of the 3 free slots: admitted at
+#      once, since it runs in its caller and needs no guard worker's slot.
 # And the setting check made before any attempt: a target above
 # max_worker_processes - 1 fails with 22023 whose DETAIL names
 # max_worker_processes; target = max_worker_processes - 1 passes that check.
@@ -298,6 +301,31 @@ $node->stop;
 	$c->query('RESET parallel_guard.queue_timeout');
 	release($label, $holder, $n, '57014');
 	works_again($label, $c, 'ws_d_ok');
+
+	# A statement guarded as written runs in its caller and needs no slot
+	# for a guard worker: with 2 slots free (a parallel query holds the
+	# third) it is admitted at once for target 2.  Counting a guard worker's
+	# slot it would wait out its whole queue_timeout (5 s here), then launch.
+	$label = 'preloaded, as written, 2 slots free';
+	my $h1 = caller_session('holder1');
+	$h1->query('SET max_parallel_workers_per_gather = 1');
+	my $n1 = $h1->start($SLOW);
+	ok($ctl->poll($PW_SQL, '1', 30), "$label: a parallel query holds 1 of the 3 free slots");
+	my $off = log_offset($node);
+	$c->query("SET parallel_guard.queue_timeout = '5s'; SET parallel_guard.target = 2; "
+		  . "SET parallel_guard.min = 2; SET parallel_guard.retries = 1");
+	my $r = $c->run('CREATE TABLE ws_aw AS SELECT k FROM big', 30);
+	$c->query('RESET parallel_guard.target; RESET parallel_guard.min; RESET parallel_guard.retries; '
+		  . 'RESET parallel_guard.queue_timeout');
+	is($r->{sqlstate}, '00000', "$label: the statement succeeded") or diag($r->{err});
+	my @att = parse_attempts(log_since($node, $off));
+	is(join(',', map { "$_->{verdict}/$_->{launched}" } @att), 'met/2',
+		"$label: its one attempt met target 2");
+	cmp_ok($att[0]{queued_ms} // 99999, '<', 2500,
+		"$label: it did not wait out its queue_timeout of 5 s for a guard worker's slot")
+	  or diag("queued_ms $att[0]{queued_ms}");
+	unlike($r->{err}, qr/queue wait ran out/, "$label: no NOTICE says the queue wait ran out");
+	release($label, $h1, $n1, '57014');
 	$c->quit;
 	$ctl->quit;
 	$node->stop;
