@@ -135,7 +135,9 @@ char *copy_history(int *n)
     return copy;
 }
 
-/* Whether the caller may read the text of every role's runs. */
+/* Whether the caller may read the text of every role's runs.  Otherwise it
+ * reads those of the roles whose privileges it has (its own, and those it
+ * is a member of with INHERIT), as in pg_stat_activity and the queue view. */
 bool reads_all_texts()
 {
     return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
@@ -158,7 +160,7 @@ Datum history_view(FunctionCallInfo fcinfo)
 
     for (int i = 0; i < n; i++) {
         HistoryEntry &e = *entry_at(copy, i);
-        bool shown = all || e.user_id == me;
+        bool shown = all || has_privs_of_role(me, e.user_id);
         constexpr int kCols = 21; /* 18 before 1.3, 19 before 1.4: the descriptor's natts are used */
         Datum v[kCols];
         bool nulls[kCols];
@@ -213,7 +215,7 @@ Datum history_launches_view(FunctionCallInfo fcinfo)
 
     for (int i = 0; i < n; i++) {
         const HistoryEntry &e = *entry_at(copy, i);
-        bool shown = all || e.user_id == me;
+        bool shown = all || has_privs_of_role(me, e.user_id);
         for (int j = 0; j < e.nlaunches; j++) {
             const LaunchKept &k = e.launches[j];
             Datum v[6];

@@ -14,7 +14,8 @@
 #    the history has the whole text, application_name and query_id;
 #    alice reads her own run with its text and the superuser's runs with
 #    '<insufficient privilege>' (application_name too, query_id NULL); a
-#    member of pg_read_all_stats reads every text; alice cannot reset.
+#    member of pg_read_all_stats reads every text; a member of alice reads
+#    alice's texts (not the superuser's); alice cannot reset.
 # 2. Retention by count: 8 runs, the newest 6 kept.
 # 3. A fast restart: the history (every column but pid) and the stats are
 #    the same before and after; a new run continues the run ids.
@@ -51,8 +52,10 @@ my $GUARD = $GUARD_SETTINGS
 
 $node->safe_psql('postgres', q{
 	CREATE ROLE monitor LOGIN IN ROLE pg_read_all_stats;
+	CREATE ROLE alice_mate LOGIN;
 });
 batch_role($node, 'alice', 'postgres', 'src');
+$node->safe_psql('postgres', 'GRANT alice TO alice_mate');
 
 my $HISTORY = "SELECT run_id, started, ended, database, usename, statement_kind, statement, "
   . "target, min, retries, attempts, planned, launched, achieved_workers, verdict, "
@@ -99,6 +102,10 @@ is( q_as('monitor',
 		"SELECT count(*) FILTER (WHERE statement LIKE 'CREATE TABLE%') "
 		  . "FROM parallel_guard.history"),
 	'2', 'a member of pg_read_all_stats reads every text');
+is( q_as('alice_mate',
+		"SELECT usename || ':' || statement FROM parallel_guard.history ORDER BY run_id"),
+	"postgres:<insufficient privilege>\nalice:CREATE TABLE alice_t AS SELECT k FROM src",
+	"a member of role alice reads alice's run's text, as in pg_stat_activity and the queue view, and not the superuser's");
 my ($rc, $out, $err) = $node->psql('postgres', 'SELECT parallel_guard.history_reset()',
 	connstr => $node->connstr('postgres') . ' user=alice');
 like($err, qr/permission denied/, 'alice cannot reset the history');
