@@ -25,10 +25,11 @@
 #     JDBC) on the packaged files: CREATE EXTENSION, a guarded run, every
 #     upgrade path to default_version;
 #  6. runs the client examples of test/clients (psql, Java JDBC, Python
-#     psycopg2), each with a free pool, with --force-shortfall (exit code
-#     75 and SQLSTATE 53000 expected, no table left) and with
+#     psycopg2), each with a free pool, then on the same table with
+#     --force-shortfall (exit code 75 and SQLSTATE 53000 expected,
+#     yesterday's table still there, no TABLE_new left) and with
 #     --force-plan-too-small (exit code 78 and SQLSTATE 55000: not worth a
-#     retry), and their as-written variants (batch_role's ALTER ROLE ... SET
+#     retry; likewise), and their as-written variants (batch_role's ALTER ROLE ... SET
 #     parallel_guard.target = 4, no run() in the code) with a free pool, with
 #     a shortfall forced by the role's settings (exit code 75, yesterday's
 #     table still there) and with the source table's parallel_workers = 1
@@ -603,10 +604,14 @@ done
 # run_client NAME TABLE EXPECT(ok|short|plan) COMMAND...: one run of a client
 # example and its checks: exit code, printed result or SQLSTATE, the table.
 # short: a busy pool, 53000, exit 75 (retry later); plan: the plan asks for
-# fewer than min, 55000, exit 78 (a retry cannot help).
+# fewer than min, 55000, exit 78 (a retry cannot help).  The failures run on
+# the table the ok run made: a failed night keeps yesterday's table (the
+# clients build today's as TABLE_new and swap it in only once it is there);
+# a last ok run replaces it.
 run_client() {
-    local name=$1 table=$2 expect=$3 rc=0
+    local name=$1 table=$2 expect=$3 rc=0 oid
     shift 3
+    oid=$(psqlq -c "SELECT to_regclass('$table')::oid" 2>/dev/null)
     "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
     local out err
     out=$(cat "$WORK/$name.out"); err=$(cat "$WORK/$name.err")
@@ -618,8 +623,9 @@ run_client() {
             fail "$name: exit 0, prints achieved_workers=4 attempts=1 target_met=t ... verdict=met run_id=N" \
                  "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
         fi
-        check "$name: table $table has 100000 rows" \
-            test "$(psqlq -c "SELECT count(*) FROM $table" 2>/dev/null)" = 100000
+        check "$name: table $table has 100000 rows, a new table (was oid ${oid:-none}), no ${table}_new left" \
+            test "$(psqlq -c "SELECT count(*), to_regclass('$table')::oid IS DISTINCT FROM '${oid:-0}'::oid,
+                                     to_regclass('${table}_new') IS NULL FROM $table" 2>/dev/null)" = "100000|t|t"
     else
         local code=75 state=53000 flag=--force-shortfall
         [ "$expect" = plan ] && code=78 state=55000 flag=--force-plan-too-small
@@ -629,8 +635,10 @@ run_client() {
             fail "$name $flag: exit $code, prints SQLSTATE $state" \
                  "exit $rc; stdout: $out; stderr: $(tail -5 <<<"$err")"
         fi
-        check "$name $flag: no table $table left" \
-            test "$(psqlq -c "SELECT to_regclass('$table') IS NULL")" = t
+        check "$name $flag: yesterday's $table (oid $oid) is still there, 100000 rows" \
+            test "$(psqlq -c "SELECT to_regclass('$table')::oid, count(*) FROM $table" 2>/dev/null)" = "$oid|100000"
+        check "$name $flag: no table ${table}_new left" \
+            test "$(psqlq -c "SELECT to_regclass('${table}_new') IS NULL")" = t
     fi
     sed 's/^/     | /' "$WORK/$name.out" "$WORK/$name.err" | grep -v 'LOCATION:' | head -12
 }
@@ -639,30 +647,31 @@ CLIENTS=$REPO/test/clients
 export PSQL=$PG_BIN/psql
 log "client example: psql"
 run_client psql client_psql ok bash "$CLIENTS/psql/run.sh" client_psql
-run_client psql client_psql_short short \
-    bash "$CLIENTS/psql/run.sh" --force-shortfall client_psql_short
-run_client psql client_psql_plan plan \
-    bash "$CLIENTS/psql/run.sh" --force-plan-too-small client_psql_plan
+run_client psql client_psql short \
+    bash "$CLIENTS/psql/run.sh" --force-shortfall client_psql
+run_client psql client_psql plan \
+    bash "$CLIENTS/psql/run.sh" --force-plan-too-small client_psql
+run_client psql_again client_psql ok bash "$CLIENTS/psql/run.sh" client_psql
 
 log "client example: Java (JDBC over 127.0.0.1:$PGPORT)"
 mkdir -p "$WORK/classes"
 if javac -cp "$JDBC_JAR" -d "$WORK/classes" "$CLIENTS/java/GuardedCtas.java" 2>"$WORK/javac.err"; then
     pass "java: javac GuardedCtas.java against $JDBC_JAR"
     run_client java client_java ok java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas client_java
-    run_client java client_java_short short \
-        java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas --force-shortfall client_java_short
-    run_client java client_java_plan plan \
-        java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas --force-plan-too-small client_java_plan
+    run_client java client_java short \
+        java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas --force-shortfall client_java
+    run_client java client_java plan \
+        java -cp "$WORK/classes:$JDBC_JAR" GuardedCtas --force-plan-too-small client_java
 else
     fail "java: javac GuardedCtas.java against $JDBC_JAR" "$(cat "$WORK/javac.err")"
 fi
 
 log "client example: Python (psycopg2 over the socket in $PGHOST)"
 run_client python client_python ok "$PYTHON" "$CLIENTS/python/guarded_ctas.py" client_python
-run_client python client_python_short short \
-    "$PYTHON" "$CLIENTS/python/guarded_ctas.py" --force-shortfall client_python_short
-run_client python client_python_plan plan \
-    "$PYTHON" "$CLIENTS/python/guarded_ctas.py" --force-plan-too-small client_python_plan
+run_client python client_python short \
+    "$PYTHON" "$CLIENTS/python/guarded_ctas.py" --force-shortfall client_python
+run_client python client_python plan \
+    "$PYTHON" "$CLIENTS/python/guarded_ctas.py" --force-plan-too-small client_python
 
 # run_as_written NAME TABLE COMMAND...: an as-written example (no run(),
 # the guard from batch_role's settings) three times as batch_role: with a

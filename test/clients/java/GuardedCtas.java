@@ -83,8 +83,12 @@ public final class GuardedCtas {
             st.execute("ALTER TABLE client_demo_src SET (parallel_workers = "
                     + (forcePlanTooSmall ? 1 : 4) + ")");
             st.execute("ANALYZE client_demo_src");
-            // Yesterday's output goes before today's run.
-            st.execute("DROP TABLE IF EXISTS " + ident(table));
+            // run() commits on its own: today's table is built under a new
+            // name and replaces yesterday's only once it is there, so a
+            // failed night keeps yesterday's table.  A _new left by a swap
+            // that never ran is ours to drop.
+            String newTable = table + "_new";
+            st.execute("DROP TABLE IF EXISTS " + ident(newTable));
             st.execute("RESET client_min_messages");
 
             // Plan in parallel even for this small table; the guarded
@@ -101,7 +105,7 @@ public final class GuardedCtas {
             }
             st.clearWarnings();
 
-            String ctas = "CREATE TABLE " + ident(table)
+            String ctas = "CREATE TABLE " + ident(newTable)
                     + " AS SELECT k, grp, payload FROM client_demo_src WHERE k % 2 = 0";
             PreparedStatement ps = conn.prepareStatement(
                     "SELECT achieved_workers, attempts, target_met, planned_workers, row_count,"
@@ -127,6 +131,11 @@ public final class GuardedCtas {
             } finally {
                 ps.close();
             }
+            // Today's table replaces yesterday's in one transaction.
+            conn.setAutoCommit(false);
+            st.execute("DROP TABLE IF EXISTS " + ident(table));
+            st.execute("ALTER TABLE " + ident(newTable) + " RENAME TO " + ident(table));
+            conn.commit();
         } catch (SQLException e) {
             System.err.println("guarded_ctas (java): FAILED: SQLSTATE " + e.getSQLState()
                     + ": " + e.getMessage());

@@ -39,8 +39,11 @@ CREATE TABLE IF NOT EXISTS client_demo_src AS
   ALTER TABLE client_demo_src SET (parallel_workers = 4);
 \endif
 ANALYZE client_demo_src;
--- Yesterday's output goes before today's run (the guard never drops anything).
-DROP TABLE IF EXISTS :"target_table";
+-- run() commits on its own: today's table is built under a new name and
+-- replaces yesterday's only once it is there, so a failed night keeps
+-- yesterday's table.  A _new left by a swap that never ran is ours to drop.
+\set new_table :target_table '_new'
+DROP TABLE IF EXISTS :"new_table";
 RESET client_min_messages;
 
 -- Plan in parallel even for this small table.  The guarded statement runs
@@ -65,8 +68,14 @@ SELECT achieved_workers, attempts, target_met, planned_workers, row_count, verdi
        coalesce(run_id::text, '') AS run_id
 FROM parallel_guard.run(
        format('CREATE TABLE %I AS SELECT k, grp, payload FROM client_demo_src WHERE k %% 2 = 0',
-              :'target_table'),
+              :'new_table'),
        target => 4, min => :min, retries => :retries, delay => '2 seconds')
 \gset
+
+-- Today's table replaces yesterday's in one transaction.
+BEGIN;
+DROP TABLE IF EXISTS :"target_table";
+ALTER TABLE :"new_table" RENAME TO :"target_table";
+COMMIT;
 
 \echo guarded_ctas (psql): table=:target_table achieved_workers=:achieved_workers attempts=:attempts target_met=:target_met planned_workers=:planned_workers row_count=:row_count verdict=:verdict run_id=:run_id

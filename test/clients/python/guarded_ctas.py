@@ -62,8 +62,12 @@ def main(argv):
             cur.execute("ALTER TABLE client_demo_src SET (parallel_workers = %s)",
                         (1 if force_plan_too_small else 4,))
             cur.execute("ANALYZE client_demo_src")
-            # Yesterday's output goes before today's run.
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+            # run() commits on its own: today's table is built under a new
+            # name and replaces yesterday's only once it is there, so a
+            # failed night keeps yesterday's table.  A _new left by a swap
+            # that never ran is ours to drop.
+            new_table = table + "_new"
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(new_table)))
             cur.execute("RESET client_min_messages")
 
             # Plan in parallel even for this small table; the guarded
@@ -80,13 +84,19 @@ def main(argv):
 
             ctas = sql.SQL(
                 "CREATE TABLE {} AS SELECT k, grp, payload FROM client_demo_src"
-                " WHERE k % 2 = 0").format(sql.Identifier(table)).as_string(conn)
+                " WHERE k % 2 = 0").format(sql.Identifier(new_table)).as_string(conn)
             cur.execute(
                 "SELECT achieved_workers, attempts, target_met, planned_workers, row_count,"
                 " verdict, run_id FROM parallel_guard.run(%s, target => 4, min => %s, retries => %s,"
                 " delay => '2 seconds')",
                 (ctas, min_workers, retries))
             achieved, attempts, target_met, planned, rows, verdict, run_id = cur.fetchone()
+            # Today's table replaces yesterday's in one transaction.
+            conn.autocommit = False
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+            cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(new_table), sql.Identifier(table)))
+            conn.commit()
     except psycopg2.Error as e:
         for notice in conn.notices:
             sys.stderr.write(notice)
