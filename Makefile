@@ -34,9 +34,23 @@ include $(PGXS)
 
 $(OBJS): $(wildcard src/*.hpp)
 
+# From PostgreSQL 17, PostgreSQL::Test::Cluster copies a new cluster from
+# $INITDB_TEMPLATE instead of running initdb (0.4 s against 2.2 s here, for
+# about 30 clusters per run): make that template once, with the options
+# Cluster.pm's own initdb uses.  Older versions ignore it.
+TAP_INITDB_TEMPLATE = $(CURDIR)/tmp_initdb_template
+
 .PHONY: tapcheck
+ifeq ($(shell test $(MAJORVERSION) -ge 17 2>/dev/null && echo y),y)
+tapcheck: export INITDB_TEMPLATE = $(TAP_INITDB_TEMPLATE)
+tapcheck:
+	rm -rf '$(TAP_INITDB_TEMPLATE)'
+	'$(bindir)/initdb' -D '$(TAP_INITDB_TEMPLATE)' -A trust -N >/dev/null
+	$(prove_installcheck)
+else
 tapcheck:
 	$(prove_installcheck)
+endif
 
 # ---- dist: release archive (begin) -------------------------------------------
 # `make dist` writes $(EXTENSION)-$(EXTVERSION).zip into this directory: the
