@@ -82,6 +82,20 @@ d_pass=$(echo "${d_line:-0 passed, 0 failed}" | awk '{print $1}')
 d_fail=$(echo "${d_line:-0 passed, 0 failed}" | awk '{print $3}')
 passed=$((passed + d_pass)); failed=$((failed + d_fail))
 [ "$doc_ok" = 1 ] || [ "$d_fail" -gt 0 ] || failed=$((failed + 1))
+# The doc test itself: on a page whose examples drifted (a renamed column,
+# an old message) it must fail exactly those two, or it could not catch
+# drift in the real pages.
+as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres timeout 2m \
+    perl "$WORK/src/test/doctest.pl" --psql "$PG_BIN/psql" "$WORK/src/test/doctest/drift.md" \
+    >"$WORK/doctest_drift.out" 2>&1 && drift_rc=0 || drift_rc=$?
+if [ "$drift_rc" -ne 0 ] && grep -qx '1 passed, 2 failed' "$WORK/doctest_drift.out"; then
+    echo "ok - test/doctest.pl fails a page whose examples drifted (1 passed, 2 failed)"
+    passed=$((passed + 1))
+else
+    echo "not ok - test/doctest.pl fails a page whose examples drifted (1 passed, 2 failed)"
+    sed 's/^/    /' "$WORK/doctest_drift.out" | tail -20
+    failed=$((failed + 1))
+fi
 pg_stop_cluster
 
 log "TAP suite"
