@@ -60,7 +60,10 @@ sub read_out {
             $s{pid} = $1;
         } elsif ($l =~ /^Time: ([\d.]+) ms/) {
             if ($cur && !defined $cur->{ms}) { $cur->{ms} = $1 }
-        } elsif ($l =~ /^-?\d+\|-?\d+\|[tf]\|-?\d+\|-?\d+$/) {
+        } elsif ($l =~ /^-?\d+\|-?\d+\|[tf]\|-?\d+\|-?\d+\|\w+\|\d+$/) {
+            # run()'s row: achieved_workers|attempts|target_met|planned_workers|
+            # row_count|verdict|run_id (an older row shape matches nothing, and
+            # every call is then reported below as having raised an error).
             $cur->{row} = [split /\|/, $l] if $cur;
         }
     }
@@ -130,6 +133,9 @@ sub attach_runs {
         }
         if ($r->{row} && $r->{row}[1] != $run->{attempts}) {
             push @problems, "$name: '$r->{tag}' returned attempts=$r->{row}[1], log says $run->{attempts}";
+        }
+        if ($r->{row} && $r->{row}[5] ne $run->{verdict}) {
+            push @problems, "$name: '$r->{tag}' returned verdict=$r->{row}[5], log says $run->{verdict}";
         }
         if (!$r->{row}) {
             $r->{failed} = 1;
@@ -483,4 +489,5 @@ if (@problems) {
     print "   $_\n" for @problems;
 }
 print "\n";
+result('parse_problems', scalar @problems, 'problems');
 printf "RESULT %s %s %s\n", @$_ for @results;
