@@ -135,13 +135,14 @@ AttemptText attempt_text(const RunSpec &s, const AttemptRecord &r)
         timing += (boost::format(" Waited %.1f ms in the queue before launching%s.") % r.queued_ms %
                    (r.queue_room ? "" : " (the queue wait ran out)"))
                       .str();
-    std::string log = (boost::format("parallel_guard: attempt=%d/%d worker_pid=%d planned=%d launched=%d "
-                                     "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
-                                     "elapsed_ms=%.3f queued_ms=%.3f launches=%d") %
-                       r.number % s.retries % r.worker_pid % r.planned % r.launched % s.target %
-                       s.min % verdict_name(r.verdict) % counted_token(r.counted) % r.verdict_ms %
-                       r.elapsed_ms % r.queued_ms % r.launches)
-                          .str();
+    std::string log =
+        (boost::format("parallel_guard: attempt=%d/%d worker_pid=%d planned=%d launched=%d "
+                       "target=%d min=%d verdict=%s counted=%s verdict_ms=%.3f "
+                       "elapsed_ms=%.3f queued_ms=%.3f launches=%d") %
+         r.number % s.retries % r.worker_pid % r.planned % r.launched % s.target % s.min %
+         verdict_name(r.verdict) % counted_token(r.counted) % r.verdict_ms % r.elapsed_ms %
+         r.queued_ms % r.launches)
+            .str();
     return {to_palloc(workers_string(r)), to_palloc(where_string(r)),
             to_palloc(delay_string(s.delay_ms)), to_palloc(timing), to_palloc(log)};
 }
